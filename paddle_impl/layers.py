@@ -1,0 +1,179 @@
+"""Building blocks shared by the paddle models, and the one place the 2D-to-1D rule lives.
+
+Mirrors torch_impl/layers.py name for name. Two conversions from torch semantics
+happen here and nowhere else:
+- average pools count padding in the mean (``exclusive=False``), as torch does;
+- BatchNorm takes torch's momentum (weight of the new batch), converts it to paddle's
+  (``1 - m``) once, and updates the running variance with the unbiased batch variance,
+  as torch does. So a model trained in either framework carries the same statistics.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from zoo.shapes import check_input_shape
+
+Size = int | Sequence[int]
+
+
+class _TorchStatsBatchNorm:
+    """Mixin: training-mode running statistics updated exactly as torch does.
+
+    Paddle's kernel would blend in the biased batch variance with a float32 momentum.
+    Here the fused kernel runs with momentum 0 on scratch buffers, which hands back the
+    batch mean and biased variance; the running buffers are then updated in the
+    tensors' own precision with ``n / (n - 1)`` applied to the variance.
+    """
+
+    def _init_torch_momentum(self, momentum: float) -> None:
+        self.torch_momentum = momentum
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if not self.training:
+            return super().forward(x)
+        batch_mean = paddle.zeros_like(self._mean)
+        batch_var = paddle.zeros_like(self._variance)
+        out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,
+                           momentum=0.0, epsilon=self._epsilon, data_format=self._data_format)
+        n = math.prod(x.shape) // x.shape[1]
+        m = self.torch_momentum
+        with paddle.no_grad():
+            self._mean.set_value(self._mean * (1.0 - m) + batch_mean * m)
+            self._variance.set_value(self._variance * (1.0 - m) + batch_var * (m * n / max(n - 1, 1)))
+        return out
+
+
+class BatchNorm1D(_TorchStatsBatchNorm, nn.BatchNorm1D):
+    """BatchNorm1D with torch's momentum convention and running-variance update."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(num_features, momentum=1.0 - momentum, epsilon=eps)
+        self._init_torch_momentum(momentum)
+
+
+class BatchNorm2D(_TorchStatsBatchNorm, nn.BatchNorm2D):
+    """BatchNorm2D with torch's momentum convention and running-variance update."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(num_features, momentum=1.0 - momentum, epsilon=eps)
+        self._init_torch_momentum(momentum)
+
+
+CONV = {1: nn.Conv1D, 2: nn.Conv2D}
+BATCH_NORM = {1: BatchNorm1D, 2: BatchNorm2D}
+MAX_POOL = {1: nn.MaxPool1D, 2: nn.MaxPool2D}
+AVG_POOL = {1: nn.AvgPool1D, 2: nn.AvgPool2D}
+ADAPTIVE_AVG_POOL = {1: nn.AdaptiveAvgPool1D, 2: nn.AdaptiveAvgPool2D}
+ADAPTIVE_MAX_POOL = {1: nn.AdaptiveMaxPool1D, 2: nn.AdaptiveMaxPool2D}
+
+
+def check_dims(dims: int) -> int:
+    if dims not in (1, 2):
+        raise ValueError(f"dims must be 1 (Conv1D, signals) or 2 (Conv2D, images), got {dims!r}")
+    return dims
+
+
+def to_dims(value: Size, dims: int) -> Size:
+    """Apply the 2D-to-1D rule to a kernel, stride, padding or output size."""
+    if dims == 2 or isinstance(value, int):
+        return value
+    return value[-1]
+
+
+def conv(dims: int, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+         padding: Size = 0, groups: int = 1, bias: bool = True) -> nn.Layer:
+    """Conv1D or Conv2D with the 2D-to-1D rule applied to its geometry."""
+    return CONV[dims](in_channels, out_channels, to_dims(kernel_size, dims), stride=to_dims(stride, dims),
+                      padding=to_dims(padding, dims), groups=groups, bias_attr=None if bias else False)
+
+
+def max_pool(dims: int, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+             ceil_mode: bool = False) -> nn.Layer:
+    stride = kernel_size if stride is None else stride
+    return MAX_POOL[dims](to_dims(kernel_size, dims), to_dims(stride, dims), to_dims(padding, dims),
+                          ceil_mode=ceil_mode)
+
+
+def avg_pool(dims: int, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+             ceil_mode: bool = False) -> nn.Layer:
+    """Average pool that counts padding in the mean: torch's default, paddle's ``exclusive=False``."""
+    stride = kernel_size if stride is None else stride
+    return AVG_POOL[dims](to_dims(kernel_size, dims), to_dims(stride, dims), to_dims(padding, dims),
+                          ceil_mode=ceil_mode, exclusive=False)
+
+
+def adaptive_avg_pool(dims: int, output_size: Size) -> nn.Layer:
+    return ADAPTIVE_AVG_POOL[dims](to_dims(output_size, dims))
+
+
+def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Layer:
+    """BatchNorm in torch's convention (momentum is the weight of the new batch)."""
+    return BATCH_NORM[dims](num_features, eps=eps, momentum=momentum)
+
+
+class ConvNormAct(nn.Sequential):
+    """conv, BatchNorm, activation as a Sequential (keys ``0.weight``, ``1._mean``),
+    the layout of torchvision's ``Conv2dNormActivation``."""
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size | None = None, groups: int = 1, activation: type[nn.Layer] | None = nn.ReLU,
+                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+        if padding is None:
+            padding = tuple((k - 1) // 2 for k in kernel_size) if not isinstance(kernel_size, int) else (kernel_size - 1) // 2
+        layers: list[nn.Layer] = [
+            conv(dims, in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False),
+            batch_norm(dims, out_channels, eps=eps, momentum=momentum),
+        ]
+        if activation is not None:
+            layers.append(activation())
+        super().__init__(*layers)
+
+
+class DownSample(nn.Layer):
+    """LeNet-5's trainable subsampling (LeCun et al. 1998, S2 and S4).
+
+    Each channel is averaged over a ``kernel_size`` window, multiplied by a learnable
+    per-channel coefficient and shifted by a learnable per-channel bias: 2 parameters per
+    channel. The paper sums the four inputs; an average is the same up to the learnable
+    coefficient. Initialised to a plain average (coefficient 1, bias 0) rather than the
+    random values of seed 004, so an untrained net starts as ordinary average pooling.
+    """
+
+    def __init__(self, dims: int, channels: int, kernel_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.dims = check_dims(dims)
+        self.pool = avg_pool(dims, kernel_size, stride)
+        self.weight = self.create_parameter([channels], default_initializer=nn.initializer.Constant(1.0))
+        self.bias = self.create_parameter([channels], is_bias=True, default_initializer=nn.initializer.Constant(0.0))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        view = [1, -1] + [1] * self.dims
+        return self.pool(x) * self.weight.reshape(view) + self.bias.reshape(view)
+
+
+def check_input(x: paddle.Tensor, *, model: str, dims: int, in_channels: int,
+                size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
+    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
+    check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
+
+
+def init_default_(module: nn.Layer) -> None:
+    """Uniform(+-1/sqrt(fan_in)) for every conv and Linear weight and bias.
+
+    torch's default scheme, applied explicitly because paddle's defaults differ (normal
+    conv weights that ignore groups, Xavier Linear weights, zero biases). fan_in counts
+    in_channels/groups; a paddle Linear weight is [in, out], so fan_in is its first axis.
+    """
+    for m in module.sublayers(include_self=True):
+        if isinstance(m, (nn.Conv1D, nn.Conv2D, nn.Linear)):
+            shape = m.weight.shape
+            fan_in = shape[0] if isinstance(m, nn.Linear) else math.prod(shape[1:])
+            bound = 1.0 / math.sqrt(fan_in)
+            m.weight.set_value(paddle.uniform(shape, dtype=m.weight.dtype, min=-bound, max=bound))
+            if m.bias is not None:
+                m.bias.set_value(paddle.uniform(m.bias.shape, dtype=m.bias.dtype, min=-bound, max=bound))

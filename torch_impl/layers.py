@@ -1,0 +1,129 @@
+"""Building blocks shared by the torch models, and the one place the 2D-to-1D rule lives.
+
+A 1D signal is treated as a 1xL image: a kernel, stride, padding or adaptive output
+given as (h, w) becomes w for ``dims=1``, and a plain int stays as it is.
+paddle_impl/layers.py mirrors this file name for name.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from zoo.shapes import check_input_shape
+
+CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
+AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d}
+ADAPTIVE_AVG_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
+ADAPTIVE_MAX_POOL = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d}
+
+Size = int | Sequence[int]
+
+
+def check_dims(dims: int) -> int:
+    if dims not in (1, 2):
+        raise ValueError(f"dims must be 1 (Conv1d, signals) or 2 (Conv2d, images), got {dims!r}")
+    return dims
+
+
+def to_dims(value: Size, dims: int) -> Size:
+    """Apply the 2D-to-1D rule to a kernel, stride, padding or output size."""
+    if dims == 2 or isinstance(value, int):
+        return value
+    return value[-1]
+
+
+def conv(dims: int, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+         padding: Size = 0, groups: int = 1, bias: bool = True) -> nn.Module:
+    """Conv1d or Conv2d with the 2D-to-1D rule applied to its geometry."""
+    return CONV[dims](in_channels, out_channels, to_dims(kernel_size, dims), stride=to_dims(stride, dims),
+                      padding=to_dims(padding, dims), groups=groups, bias=bias)
+
+
+def max_pool(dims: int, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+             ceil_mode: bool = False) -> nn.Module:
+    stride = kernel_size if stride is None else stride
+    return MAX_POOL[dims](to_dims(kernel_size, dims), to_dims(stride, dims), to_dims(padding, dims),
+                          ceil_mode=ceil_mode)
+
+
+def avg_pool(dims: int, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+             ceil_mode: bool = False) -> nn.Module:
+    """Average pool that counts padding in the mean (torch's default)."""
+    stride = kernel_size if stride is None else stride
+    return AVG_POOL[dims](to_dims(kernel_size, dims), to_dims(stride, dims), to_dims(padding, dims),
+                          ceil_mode=ceil_mode, count_include_pad=True)
+
+
+def adaptive_avg_pool(dims: int, output_size: Size) -> nn.Module:
+    return ADAPTIVE_AVG_POOL[dims](to_dims(output_size, dims))
+
+
+def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Module:
+    """BatchNorm in torch's convention (momentum is the weight of the new batch)."""
+    return BATCH_NORM[dims](num_features, eps=eps, momentum=momentum)
+
+
+class ConvNormAct(nn.Sequential):
+    """conv, BatchNorm, activation as a Sequential (keys ``0.weight``, ``1.running_mean``),
+    the layout of torchvision's ``Conv2dNormActivation``."""
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size | None = None, groups: int = 1, activation: type[nn.Module] | None = nn.ReLU,
+                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+        if padding is None:
+            padding = tuple((k - 1) // 2 for k in kernel_size) if not isinstance(kernel_size, int) else (kernel_size - 1) // 2
+        layers: list[nn.Module] = [
+            conv(dims, in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False),
+            batch_norm(dims, out_channels, eps=eps, momentum=momentum),
+        ]
+        if activation is not None:
+            layers.append(activation())
+        super().__init__(*layers)
+
+
+class DownSample(nn.Module):
+    """LeNet-5's trainable subsampling (LeCun et al. 1998, S2 and S4).
+
+    Each channel is averaged over a ``kernel_size`` window, multiplied by a learnable
+    per-channel coefficient and shifted by a learnable per-channel bias: 2 parameters per
+    channel. The paper sums the four inputs; an average is the same up to the learnable
+    coefficient. Initialised to a plain average (coefficient 1, bias 0) rather than the
+    random values of seed 004, so an untrained net starts as ordinary average pooling.
+    """
+
+    def __init__(self, dims: int, channels: int, kernel_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.dims = check_dims(dims)
+        self.pool = avg_pool(dims, kernel_size, stride)
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        view = (1, -1) + (1,) * self.dims
+        return self.pool(x) * self.weight.view(view) + self.bias.view(view)
+
+
+def check_input(x: torch.Tensor, *, model: str, dims: int, in_channels: int,
+                size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
+    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
+    check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
+
+
+def init_default_(module: nn.Module) -> None:
+    """Uniform(+-1/sqrt(fan_in)) for every conv and Linear weight and bias.
+
+    This is torch's own default, written out so that paddle_impl can apply the same
+    scheme explicitly (paddle's defaults differ); fan_in counts in_channels/groups.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            bound = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(m.weight, -bound, bound)
+            if m.bias is not None:
+                nn.init.uniform_(m.bias, -bound, bound)
