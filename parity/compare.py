@@ -1,0 +1,520 @@
+"""compare_modules(): prove that a torch module and a paddle layer are the same network.
+
+Checks, in order (DESIGN.md, "What the parity harness checks"):
+  structure    parameters map 1:1 by name and shape; trainable counts equal (and equal
+               to a published count when one is given)
+  copy         torch -> paddle copy, and paddle -> torch gives the same tensors back
+  eval_forward eval-mode outputs on one input
+  train_*      train-mode forward and backward, BatchNorm on batch statistics: the loss,
+               the input gradient, every parameter gradient, the BN running statistics
+  sgd_steps    K steps of SGD with momentum and weight decay on the same batches
+  adam_steps   K steps of Adam
+When a forward check fails, forward hooks on both sides name the first layer whose
+output differs. Dropout and other stochastic layers (any module with
+``stochastic = True``) are switched to eval during train checks, since the two
+frameworks draw different masks; the report says so.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import paddle
+import torch
+
+from parity import weights as W
+
+DTYPES = ("float64", "float32")
+
+# Tolerances on the metric each check uses. float64 proves exactness: outputs agree to
+# ~1e-13; gradients through paddle's average pools only to ~1e-8 (its float64 pool
+# backward divides in float32); paddle's optimizers keep momentum and the L2
+# coefficient in float32, so weights after steps agree to ~1e-7. float32 is what users
+# run: train-mode gradients use a norm-relative bound because one ReLU input near 0
+# that flips sign spreads through a channel's batch statistics.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "float64": {"eval_forward": 1e-10, "train_loss": 1e-10, "train_input_grad": 1e-6, "train_param_grads": 1e-6,
+                "bn_stats": 1e-10, "sgd_steps": 1e-6, "adam_steps": 1e-6, "onnx": 1e-4},
+    "float32": {"eval_forward": 1e-4, "train_loss": 1e-5, "train_input_grad": 1e-2, "train_param_grads": 1e-2,
+                "bn_stats": 1e-4, "sgd_steps": 1e-3, "adam_steps": 1e-3, "onnx": 1e-4},
+}
+# The metric a check's tolerance applies to: "max_rel" is max|a-b| / max(|a|, |b|) over a
+# tensor, "norm_rel" is ||a-b|| / ||b||. The worst tensor of a check decides.
+METRICS: dict[str, dict[str, str]] = {
+    "float64": {"adam_steps": "norm_rel"},
+    "float32": {"train_input_grad": "norm_rel", "train_param_grads": "norm_rel", "adam_steps": "norm_rel"},
+}
+
+SGD = dict(lr=0.01, momentum=0.9, weight_decay=1e-4)
+ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+
+
+@dataclass
+class Check:
+    """One comparison: its errors, the tolerance, and a verdict."""
+
+    name: str
+    passed: bool
+    max_abs: float | None = None
+    max_rel: float | None = None
+    norm_rel: float | None = None
+    tol: float | None = None
+    metric: str | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    """Result of one torch/paddle comparison: ``ok`` is True only if every check passed."""
+
+    model: str
+    dims: int | None
+    dtype: str
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "dims": self.dims, "dtype": self.dtype, "ok": self.ok,
+                "seconds": round(self.seconds, 3), "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
+
+    def __str__(self) -> str:
+        from parity.report import format_reports
+
+        return format_reports([self])
+
+
+# --- errors ---------------------------------------------------------------------------
+
+# A tensor's relative error is measured against at least this fraction of the largest
+# tensor in the same check: a gradient that is analytically zero (a conv bias feeding
+# BatchNorm) is rounding noise on both sides, and noise divided by noise means nothing.
+# float32 rounding noise reaches ~1e-5 of the largest gradient, float64's ~1e-13.
+SCALE_FLOOR = {"float64": 1e-6, "float32": 1e-3}
+
+
+@dataclass
+class Err:
+    max_abs: float
+    max_rel: float
+    norm_rel: float
+
+    def value(self, metric: str) -> float:
+        return getattr(self, metric)
+
+
+def _errs(pairs: Sequence[tuple[str, Any, Any]], dtype: str) -> list[tuple[str, Err]]:
+    """Per-tensor errors of (name, a, b) with the check-wide scale floor applied."""
+    arrays = [(n, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) for n, a, b in pairs]
+    scale = max((float(np.abs(x).max()) for _, a, b in arrays for x in (a, b) if x.size), default=0.0)
+    norm = max((float(np.linalg.norm(b)) for _, _, b in arrays if b.size), default=0.0)
+    out = []
+    for n, a, b in arrays:
+        if a.shape != b.shape:
+            out.append((f"{n} (shapes {list(a.shape)} vs {list(b.shape)})", Err(math.inf, math.inf, math.inf)))
+            continue
+        if a.size == 0:
+            out.append((n, Err(0.0, 0.0, 0.0)))
+            continue
+        diff = np.abs(a - b)
+        if not np.all(np.isfinite(diff)):
+            out.append((f"{n} (non-finite)", Err(math.inf, math.inf, math.inf)))
+            continue
+        max_abs = float(diff.max())
+        if max_abs == 0.0:
+            out.append((n, Err(0.0, 0.0, 0.0)))
+            continue
+        denom = max(float(np.abs(a).max()), float(np.abs(b).max()), SCALE_FLOOR[dtype] * scale)
+        norm_denom = max(float(np.linalg.norm(b)), SCALE_FLOOR[dtype] * norm)
+        out.append((n, Err(max_abs, max_abs / denom if denom > 0 else math.inf,
+                           float(np.linalg.norm(a - b)) / norm_denom if norm_denom > 0 else math.inf)))
+    return out
+
+
+def _judge(name: str, dtype: str, pairs: Sequence[tuple[str, Any, Any]], detail: str = "") -> Check:
+    """A check from (name, torch array, paddle array) pairs: the worst tensor on the check's metric decides."""
+    tol = TOLERANCES[dtype][name]
+    metric = METRICS[dtype].get(name, "max_rel")
+    errs = _errs(pairs, dtype)
+    if not errs:
+        return Check(name, True, 0.0, 0.0, 0.0, tol, metric, detail or "nothing to compare")
+    worst_name, worst = max(errs, key=lambda ne: ne[1].value(metric))
+    passed = worst.value(metric) <= tol
+    if not passed:
+        detail = (detail + "; " if detail else "") + f"worst: {worst_name} ({metric} {worst.value(metric):.2e})"
+    return Check(name, passed, max(e.max_abs for _, e in errs), max(e.max_rel for _, e in errs),
+                 max(e.norm_rel for _, e in errs), tol, metric, detail)
+
+
+# --- framework plumbing ---------------------------------------------------------------
+
+def _set_dtype(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, dtype: str) -> None:
+    torch_module.to(getattr(torch, dtype))
+    paddle_module.to(dtype=dtype)
+
+
+def _is_stochastic_torch(m: torch.nn.Module) -> bool:
+    return isinstance(m, torch.nn.modules.dropout._DropoutNd) or getattr(m, "stochastic", False)
+
+
+def _is_stochastic_paddle(m: paddle.nn.Layer) -> bool:
+    return isinstance(m, (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)) \
+        or getattr(m, "stochastic", False)
+
+
+def _train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[str]:
+    """Train mode with stochastic layers in eval; returns the names of those layers."""
+    torch_module.train()
+    paddle_module.train()
+    frozen = []
+    for name, m in torch_module.named_modules():
+        if _is_stochastic_torch(m):
+            m.eval()
+            frozen.append(name)
+    for _, m in paddle_module.named_sublayers():
+        if _is_stochastic_paddle(m):
+            m.eval()
+    return frozen
+
+
+def _tensors(out: Any) -> list[Any]:
+    """Flatten a model output (tensor, tuple, list, dict, namedtuple) into a list of tensors."""
+    if isinstance(out, (torch.Tensor, paddle.Tensor)):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _tensors(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in _tensors(v)]
+    return []
+
+
+def _torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: list[np.ndarray]) -> torch.Tensor:
+    loss = 0
+    for o, r in zip(outs, proj):
+        if o.ndim == 2 and labels is not None and o.shape[0] == len(labels):
+            loss = loss + torch.nn.functional.cross_entropy(o, torch.from_numpy(labels))
+        else:
+            loss = loss + (o * torch.from_numpy(r).to(o.dtype)).sum()
+    return loss
+
+
+def _paddle_loss(outs: list[paddle.Tensor], labels: np.ndarray, proj: list[np.ndarray]) -> paddle.Tensor:
+    loss = 0
+    for o, r in zip(outs, proj):
+        if o.ndim == 2 and labels is not None and o.shape[0] == len(labels):
+            loss = loss + paddle.nn.functional.cross_entropy(o, paddle.to_tensor(labels))
+        else:
+            loss = loss + (o * paddle.to_tensor(r).astype(o.dtype)).sum()
+    return loss
+
+
+# --- divergence locator -----------------------------------------------------------------
+
+def _record(module: Any, is_torch: bool) -> tuple[list[tuple[str, Any]], list[Any]]:
+    """Forward hooks on every sublayer, recording (name, first output tensor) in completion order."""
+    records: list[tuple[str, Any]] = []
+    handles = []
+    named = module.named_modules() if is_torch else module.named_sublayers(include_self=True)
+    for name, m in named:
+        def hook(_m, _inp, out, _name=name or "<model>"):
+            ts = _tensors(out)
+            if ts:
+                records.append((_name, ts[0].detach().cpu().numpy() if is_torch else ts[0].numpy()))
+        handles.append(m.register_forward_hook(hook) if is_torch else m.register_forward_post_hook(hook))
+    return records, handles
+
+
+def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray, dtype: str,
+                      tol: float) -> str:
+    """Name the first layer (in execution order) whose output differs beyond ``tol``.
+
+    Layers are matched by name; when the two sides name them differently (a user's own
+    port), by the order in which they finish. Both modules must already hold the same
+    weights and be in the same mode; in train mode the caller restores BN statistics
+    afterwards.
+    """
+    t_rec, t_h = _record(torch_module, True)
+    p_rec, p_h = _record(paddle_module, False)
+    try:
+        with torch.no_grad():
+            torch_module(torch.from_numpy(x))
+        with paddle.no_grad():
+            paddle_module(paddle.to_tensor(x))
+    except Exception as exc:  # a forward that raises is itself the divergence
+        return f"forward raised {type(exc).__name__}: {exc}"
+    finally:
+        for h in t_h + p_h:
+            h.remove()
+    p_by_name: dict[str, list[np.ndarray]] = {}
+    for name, arr in p_rec:
+        p_by_name.setdefault(name, []).append(arr)
+    by_name = sum(1 for name, _ in t_rec if name in p_by_name) >= 0.5 * max(len(t_rec), 1)
+    seen: dict[str, int] = {}
+    for i, (name, t_arr) in enumerate(t_rec):
+        if by_name:
+            k = seen.get(name, 0)
+            seen[name] = k + 1
+            if name not in p_by_name or k >= len(p_by_name[name]):
+                continue
+            p_name, p_arr = name, p_by_name[name][k]
+        else:
+            if i >= len(p_rec):
+                break
+            p_name, p_arr = p_rec[i]
+        err = _errs([(name, t_arr, p_arr)], dtype)[0][1]
+        if err.max_rel > tol:
+            where = name if p_name == name else f"{name} (torch) / {p_name} (paddle)"
+            shapes = "" if t_arr.shape == p_arr.shape else f", shapes {list(t_arr.shape)} vs {list(p_arr.shape)}"
+            return f"first divergent layer: {where} (max_abs {err.max_abs:.2e}, max_rel {err.max_rel:.2e}{shapes})"
+    return "no single layer's output exceeds the tolerance (the difference builds up across layers)"
+
+
+# --- the comparison -------------------------------------------------------------------
+
+def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, *,
+                    inputs: np.ndarray | None = None, input_shape: Sequence[int] | None = None,
+                    dtype: str = "float64", train: bool = True, grads: bool = True, steps: int = 3,
+                    num_classes: int | None = None, expected_params: int | None = None,
+                    copy_weights: bool = True, seed: int = 0, name: str = "model",
+                    dims: int | None = None) -> Report:
+    """Compare a torch module and a paddle layer that are meant to be the same network.
+
+    Works on any pair whose state dicts map by name (BN buffers renamed, Linear weights
+    transposed); otherwise the structure check lists every key that does not. With
+    ``copy_weights`` the torch weights are copied into paddle first; without it, the
+    ``copy`` check reports where the two sides' weights differ. Both modules are cast
+    to ``dtype`` and changed by the optimizer checks (they end up trained a few steps).
+    """
+    import time
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if inputs is None and input_shape is None:
+        raise ValueError("give inputs= (an array) or input_shape=")
+    start = time.perf_counter()
+    rng = np.random.RandomState(seed)
+    x = np.asarray(inputs if inputs is not None else rng.standard_normal(tuple(input_shape))).astype(dtype)
+    report = Report(name, dims, dtype)
+    _set_dtype(torch_module, paddle_module, dtype)
+
+    structure = _check_structure(torch_module, paddle_module, expected_params)
+    report.checks.append(structure)
+    if not structure.passed:
+        report.seconds = time.perf_counter() - start
+        return report
+    report.checks.append(_check_copy(torch_module, paddle_module, copy_weights))
+    initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
+
+    def reset() -> None:
+        torch_module.load_state_dict(initial)
+        W.copy_torch_to_paddle(torch_module, paddle_module)
+
+    reset()
+    tol = TOLERANCES[dtype]
+    torch_module.eval()
+    paddle_module.eval()
+    with torch.no_grad():
+        t_out = _tensors(torch_module(torch.from_numpy(x)))
+    with paddle.no_grad():
+        p_out = _tensors(paddle_module(paddle.to_tensor(x)))
+    check = _judge("eval_forward", dtype, _output_pairs(t_out, p_out))
+    if not check.passed:
+        check.detail = locate_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])
+    report.checks.append(check)
+    n_out = len(t_out)
+    out_shape = tuple(t_out[0].shape) if t_out else ()
+    if num_classes is None and len(out_shape) == 2:
+        num_classes = out_shape[1]
+    labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
+    proj = [rng.standard_normal(tuple(o.shape)) for o in t_out]
+
+    if train and grads:
+        report.checks.extend(_check_train(torch_module, paddle_module, x, labels, proj, dtype, report))
+        reset()
+    if train and steps > 0:
+        batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
+        for opt in ("sgd", "adam"):
+            report.checks.append(_check_steps(torch_module, paddle_module, batches, labels, proj, dtype, opt))
+            reset()
+    if n_out > 1:
+        report.notes.append(f"the model returns {n_out} tensors; every one is compared and enters the loss")
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _output_pairs(t_out: list, p_out: list) -> list[tuple[str, Any, Any]]:
+    if len(t_out) != len(p_out):
+        return [(f"outputs (torch returns {len(t_out)} tensors, paddle {len(p_out)})", np.zeros(1), np.full(1, np.nan))]
+    return [(f"output[{i}]", W.to_numpy(a), W.to_numpy(b)) for i, (a, b) in enumerate(zip(t_out, p_out))]
+
+
+def _trainable(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> tuple[int, int]:
+    nt = sum(p.numel() for p in torch_module.parameters() if p.requires_grad)
+    np_ = sum(int(math.prod(p.shape)) for p in paddle_module.parameters() if not p.stop_gradient)
+    return nt, np_
+
+
+def _paddle_shape(torch_shape: Sequence[int], transpose: bool) -> tuple[int, ...]:
+    return tuple(reversed(torch_shape)) if transpose else tuple(torch_shape)
+
+
+def _check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
+                     expected: int | None) -> Check:
+    t_sd = torch_module.state_dict()
+    pairs, unexpected, missing = W.key_pairs(t_sd.keys(), paddle_module)
+    p_sd = paddle_module.state_dict()
+    mis = [f"{p.torch} {list(t_sd[p.torch].shape)} vs {p.paddle} {list(p_sd[p.paddle].shape)}"
+           for p in pairs if _paddle_shape(t_sd[p.torch].shape, p.transpose) != tuple(p_sd[p.paddle].shape)]
+    nt, np_ = _trainable(torch_module, paddle_module)
+    problems = []
+    if unexpected:
+        problems.append(f"torch keys with no paddle twin: {', '.join(unexpected)}")
+    if missing:
+        problems.append(f"paddle keys with no torch twin: {', '.join(missing)}")
+    if mis:
+        problems.append(f"mis-shaped: {'; '.join(mis)}")
+    if nt != np_:
+        problems.append(f"trainable parameters differ: torch {nt:,} vs paddle {np_:,}")
+    if expected is not None and nt != expected:
+        problems.append(f"trainable parameters {nt:,} differ from the published {expected:,}")
+    detail = "; ".join(problems) if problems else (
+        f"{len(pairs)} tensors map 1:1; {nt:,} trainable parameters"
+        + (f" = published {expected:,}" if expected is not None else ""))
+    return Check("structure", not problems, metric="exact", detail=detail)
+
+
+def _check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, copy_weights: bool) -> Check:
+    """torch -> paddle (when asked), then paddle -> torch must give back the torch tensors exactly."""
+    if copy_weights:
+        W.copy_torch_to_paddle(torch_module, paddle_module)
+    back = W.paddle_to_torch(paddle_module, torch_module)
+    diffs = {k: float(np.abs(v.detach().numpy() - back[k].numpy()).max()) if v.numel() else 0.0
+             for k, v in torch_module.state_dict().items() if v.is_floating_point()}
+    bad = [k for k, d in diffs.items() if d != 0.0]
+    agg_abs = max(diffs.values(), default=0.0)
+    agg_rel = 0.0 if not bad else math.inf
+    detail = ("torch -> paddle -> torch is bit-identical" if copy_weights else "paddle weights equal torch's") \
+        if not bad else f"tensors that differ: {', '.join(bad)}"
+    return Check("copy", not bad, agg_abs, agg_rel, None, 0.0, "exact", detail)
+
+
+def _bn_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[W.KeyPair]:
+    pairs, _, _ = W.key_pairs(torch_module.state_dict().keys(), paddle_module)
+    return [p for p in pairs if p.torch.endswith(("running_mean", "running_var"))]
+
+
+def _check_train(torch_module, paddle_module, x, labels, proj, dtype, report) -> list[Check]:
+    frozen = _train_mode(torch_module, paddle_module)
+    if frozen:
+        report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    xp = paddle.to_tensor(x.copy(), stop_gradient=False)
+    lt = _torch_loss(_tensors(torch_module(xt)), labels, proj)
+    lp = _paddle_loss(_tensors(paddle_module(xp)), labels, proj)
+    lt.backward()
+    lp.backward()
+    checks = [_judge("train_loss", dtype, [("loss", lt.detach().numpy(), lp.numpy())])]
+    gp = xp.grad
+    checks.append(_judge("train_input_grad", dtype, [
+        ("input", xt.grad.numpy(), gp.numpy() if gp is not None else np.full(x.shape, np.nan))]))
+    checks.append(_judge("train_param_grads", dtype, _grad_pairs(torch_module, paddle_module)))
+    bn = _bn_pairs(torch_module, paddle_module)
+    t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+    checks.append(_judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],
+                         detail="" if bn else "no BatchNorm in the model"))
+    if not (checks[0].passed and checks[1].passed):
+        # Eval forward agreed, so look for the layer that behaves differently in train mode.
+        checks[0].detail = locate_divergence(torch_module, paddle_module, x, dtype, TOLERANCES[dtype]["eval_forward"])
+    return checks
+
+
+def _grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[tuple[str, Any, Any]]:
+    t_params = dict(torch_module.named_parameters())
+    p_params = dict(paddle_module.named_parameters())
+    pairs, _, _ = W.key_pairs(t_params.keys(), paddle_module)
+    errs = []
+    for pair in pairs:
+        tp, pp = t_params[pair.torch], p_params.get(pair.paddle)
+        if pp is None or pp.stop_gradient:
+            continue
+        tg = tp.grad.numpy() if tp.grad is not None else np.zeros(tuple(tp.shape))
+        pg = pp.grad.numpy() if pp.grad is not None else np.zeros(tuple(pp.shape))
+        errs.append((pair.torch, tg, pg.T if pair.transpose else pg))
+    return errs
+
+
+def _optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer):
+    t_params = [p for p in torch_module.parameters() if p.requires_grad]
+    p_params = [p for p in paddle_module.parameters() if not p.stop_gradient]
+    if kind == "sgd":
+        # torch's weight_decay and paddle's float weight_decay are both L2 added to the gradient.
+        return (torch.optim.SGD(t_params, lr=SGD["lr"], momentum=SGD["momentum"], weight_decay=SGD["weight_decay"]),
+                paddle.optimizer.Momentum(learning_rate=SGD["lr"], momentum=SGD["momentum"], parameters=p_params,
+                                          weight_decay=SGD["weight_decay"]))
+    return (torch.optim.Adam(t_params, lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"]),
+            paddle.optimizer.Adam(learning_rate=ADAM["lr"], beta1=ADAM["betas"][0], beta2=ADAM["betas"][1],
+                                  epsilon=ADAM["eps"], parameters=p_params))
+
+
+def _check_steps(torch_module, paddle_module, batches, labels, proj, dtype, kind) -> Check:
+    """K optimizer steps on the same batches; weights and BN statistics compared after each step.
+
+    Gradients that are rounding noise (below SCALE_FLOOR of the largest, e.g. a bias that
+    BatchNorm cancels; the gradient check has already shown both sides agree they are
+    ~0) are zeroed on both sides before the step and named in the report: Adam divides a
+    gradient by its own running magnitude, so it would turn noise of 1e-17 into steps of
+    lr size with an independent random sign on each side.
+    """
+    _train_mode(torch_module, paddle_module)
+    t_opt, p_opt = _optimizers(kind, torch_module, paddle_module)
+    pairs, _, _ = W.key_pairs(torch_module.state_dict().keys(), paddle_module)
+    t_params = dict(torch_module.named_parameters())
+    p_params = dict(paddle_module.named_parameters())
+    to_paddle = {p.torch: p.paddle for p in pairs}
+    name = "sgd_steps" if kind == "sgd" else "adam_steps"
+    noise: set[str] = set()
+    per_step: list[Check] = []
+    for step, batch in enumerate(batches, 1):
+        t_opt.zero_grad()
+        p_opt.clear_grad()
+        _torch_loss(_tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
+        _paddle_loss(_tensors(paddle_module(paddle.to_tensor(batch))), labels, proj).backward()
+        g = {n: float(p.grad.abs().max()) for n, p in t_params.items() if p.grad is not None and p.numel()}
+        top = max(g.values(), default=0.0)
+        noise |= {n for n, v in g.items() if v <= SCALE_FLOOR[dtype] * top}
+        for n in noise:
+            t_params[n].grad.zero_()
+            p_params[to_paddle[n]].clear_gradient(set_to_zero=True)
+        t_opt.step()
+        p_opt.step()
+        t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+        step_pairs = []
+        for pair in pairs:
+            pa = p_sd[pair.paddle].numpy()
+            step_pairs.append((f"step {step} {pair.torch}", t_sd[pair.torch].numpy(), pa.T if pair.transpose else pa))
+        per_step.append(_judge(name, dtype, step_pairs))
+    worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
+    what = (f"{len(batches)} steps, SGD lr {SGD['lr']} momentum {SGD['momentum']} weight_decay {SGD['weight_decay']}"
+            if kind == "sgd" else f"{len(batches)} steps, Adam lr {ADAM['lr']}")
+    if noise:
+        what += f"; zero-gradient (rounding noise) tensors held fixed: {', '.join(sorted(noise))}"
+    worst.detail = what + (f"; {worst.detail}" if worst.detail else "")
+    return worst

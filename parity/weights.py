@@ -1,0 +1,248 @@
+"""State-dict conversion between torch and paddle, both ways, by name and module type.
+
+The only renames (see PITFALLS.md):
+- BatchNorm ``running_mean``/``running_var`` (torch) are ``_mean``/``_variance`` (paddle);
+  torch's ``num_batches_tracked`` has no paddle twin and is dropped (a torch target
+  keeps its own counter).
+- A Linear weight is [out, in] in torch and [in, out] in paddle, so it is transposed.
+Both are decided by the type of the layer that owns the key, never by a tensor's ndim:
+a square Linear loaded untransposed would load without complaint and compute nonsense.
+
+Every mismatch is an error that lists all missing, unexpected and mis-shaped keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import paddle
+import torch
+
+TORCH_BN_BUFFERS = {"running_mean": "_mean", "running_var": "_variance"}
+PADDLE_BN_BUFFERS = {v: k for k, v in TORCH_BN_BUFFERS.items()}
+DROPPED_TORCH_KEYS = ("num_batches_tracked",)
+
+
+class WeightMismatchError(ValueError):
+    """A state dict that does not fit its target; lists every offending key."""
+
+    def __init__(self, context: str, missing: Iterable[str] = (), unexpected: Iterable[str] = (),
+                 mis_shaped: Iterable[tuple[str, tuple, tuple]] = ()) -> None:
+        self.missing, self.unexpected = sorted(missing), sorted(unexpected)
+        self.mis_shaped = sorted(mis_shaped)
+        lines = [f"{context}: the state dict does not fit the model"]
+        if self.missing:
+            lines.append(f"  missing keys ({len(self.missing)}): {', '.join(self.missing)}")
+        if self.unexpected:
+            lines.append(f"  unexpected keys ({len(self.unexpected)}): {', '.join(self.unexpected)}")
+        for key, got, want in self.mis_shaped:
+            lines.append(f"  mis-shaped: {key}: checkpoint {list(got)} vs model {list(want)}")
+        super().__init__("\n".join(lines))
+
+
+def _torch_kinds(module: torch.nn.Module) -> tuple[set[str], set[str]]:
+    """(Linear weight keys, BatchNorm prefixes) of a torch module."""
+    linear, bn = set(), set()
+    for name, m in module.named_modules():
+        prefix = f"{name}." if name else ""
+        if isinstance(m, torch.nn.Linear):
+            linear.add(prefix + "weight")
+        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            bn.add(prefix)
+    return linear, bn
+
+
+def _paddle_kinds(layer: paddle.nn.Layer) -> tuple[set[str], set[str]]:
+    """(Linear weight keys, BatchNorm prefixes) of a paddle layer."""
+    linear, bn = set(), set()
+    for name, m in layer.named_sublayers(include_self=True):
+        prefix = f"{name}." if name else ""
+        if isinstance(m, paddle.nn.Linear):
+            linear.add(prefix + "weight")
+        elif isinstance(m, paddle.nn.layer.norm._BatchNormBase):
+            bn.add(prefix)
+    return linear, bn
+
+
+def _split(key: str) -> tuple[str, str]:
+    prefix, _, leaf = key.rpartition(".")
+    return (prefix + "." if prefix else ""), leaf
+
+
+def torch_key_to_paddle(key: str, bn_prefixes: set[str]) -> str | None:
+    """The paddle name of a torch state-dict key; None for keys paddle does not keep."""
+    prefix, leaf = _split(key)
+    if prefix in bn_prefixes:
+        if leaf in DROPPED_TORCH_KEYS:
+            return None
+        return prefix + TORCH_BN_BUFFERS.get(leaf, leaf)
+    return key
+
+
+def paddle_key_to_torch(key: str, bn_prefixes: set[str]) -> str:
+    """The torch name of a paddle state-dict key."""
+    prefix, leaf = _split(key)
+    if prefix in bn_prefixes:
+        return prefix + PADDLE_BN_BUFFERS.get(leaf, leaf)
+    return key
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, paddle.Tensor):
+        return value.numpy()
+    return np.asarray(value)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """One tensor's name on each side, and whether its layout is transposed between them."""
+
+    torch: str
+    paddle: str
+    transpose: bool
+
+
+def key_pairs(torch_keys: Iterable[str], paddle_module: paddle.nn.Layer) -> tuple[list[KeyPair], list[str], list[str]]:
+    """Pair torch keys with the paddle module's keys by name.
+
+    Returns (pairs, torch keys with no paddle twin, paddle keys with no torch twin).
+    The BN renames and Linear transposes come from the paddle module's layer types.
+    """
+    linear, bn = _paddle_kinds(paddle_module)
+    paddle_keys = list(paddle_module.state_dict().keys())
+    wanted = set(paddle_keys)
+    pairs, unexpected, seen = [], [], set()
+    for tk in torch_keys:
+        pk = torch_key_to_paddle(tk, bn)
+        if pk is None:
+            continue
+        if pk in wanted:
+            pairs.append(KeyPair(tk, pk, pk in linear))
+            seen.add(pk)
+        else:
+            unexpected.append(tk)
+    missing = [k for k in paddle_keys if k not in seen]
+    return pairs, unexpected, missing
+
+
+def _state_items(source: Any) -> dict[str, Any]:
+    if isinstance(source, (torch.nn.Module, paddle.nn.Layer)):
+        return dict(source.state_dict())
+    if isinstance(source, Mapping):
+        return dict(source)
+    raise TypeError(f"expected a module or a state dict (a mapping of names to tensors), got {type(source).__name__}")
+
+
+def torch_to_paddle(source: torch.nn.Module | Mapping[str, Any], paddle_module: paddle.nn.Layer,
+                    context: str = "torch -> paddle") -> dict[str, np.ndarray]:
+    """A paddle-layout state dict (numpy arrays, paddle names) for ``paddle_module``.
+
+    ``source`` is a torch module or its state dict. Raises WeightMismatchError listing
+    every missing, unexpected and mis-shaped key.
+    """
+    items = _state_items(source)
+    pairs, unexpected, missing = key_pairs(items, paddle_module)
+    target = paddle_module.state_dict()
+    out, mis_shaped = {}, []
+    for pair in pairs:
+        arr = to_numpy(items[pair.torch])
+        if pair.transpose:
+            arr = arr.T if arr.ndim == 2 else arr  # a mis-shaped Linear is reported below
+        want = tuple(target[pair.paddle].shape)
+        if tuple(arr.shape) != want:
+            mis_shaped.append((pair.torch, tuple(to_numpy(items[pair.torch]).shape),
+                               tuple(reversed(want)) if pair.transpose else want))
+        out[pair.paddle] = np.ascontiguousarray(arr)
+    if missing or unexpected or mis_shaped:
+        linear, bn = _paddle_kinds(paddle_module)
+        raise WeightMismatchError(context, [paddle_key_to_torch(k, bn) for k in missing], unexpected, mis_shaped)
+    return out
+
+
+def paddle_to_torch(source: paddle.nn.Layer | Mapping[str, Any], torch_module: torch.nn.Module,
+                    context: str = "paddle -> torch") -> dict[str, torch.Tensor]:
+    """A torch state dict for ``torch_module`` from a paddle layer or its state dict.
+
+    BatchNorm counters (``num_batches_tracked``) are taken from ``torch_module``, since
+    paddle keeps none. Tensors keep the source's dtype; ``load_torch`` casts on load.
+    """
+    items = _state_items(source)
+    linear, bn = _torch_kinds(torch_module)
+    target = torch_module.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    unexpected, mis_shaped, seen = [], [], set()
+    for pk, value in items.items():
+        tk = paddle_key_to_torch(pk, bn)
+        if tk not in target:
+            unexpected.append(pk)
+            continue
+        arr = to_numpy(value)
+        if tk in linear and arr.ndim == 2:
+            arr = arr.T
+        if tuple(arr.shape) != tuple(target[tk].shape):
+            want = tuple(target[tk].shape)
+            mis_shaped.append((pk, tuple(to_numpy(value).shape), tuple(reversed(want)) if tk in linear else want))
+            continue
+        out[tk] = torch.from_numpy(np.ascontiguousarray(arr))
+        seen.add(tk)
+    for tk, value in target.items():
+        _, leaf = _split(tk)
+        if tk not in seen and leaf in DROPPED_TORCH_KEYS:
+            out[tk] = value.detach().clone()
+            seen.add(tk)
+    missing = [k for k in target if k not in seen]
+    if missing or unexpected or mis_shaped:
+        raise WeightMismatchError(context, missing, unexpected, mis_shaped)
+    return {k: out[k] for k in target}  # the module's own key order
+
+
+def load_paddle(paddle_module: paddle.nn.Layer, state: Mapping[str, Any], context: str = "paddle load") -> None:
+    """Strict load: every key present, none extra, shapes equal, values cast to the target's dtype.
+
+    paddle's own ``set_state_dict`` silently skips unknown and mis-shaped keys, so it is
+    not used.
+    """
+    target = paddle_module.state_dict()
+    missing = [k for k in target if k not in state]
+    unexpected = [k for k in state if k not in target]
+    mis_shaped = [(k, tuple(np.shape(to_numpy(v))), tuple(target[k].shape))
+                  for k, v in state.items() if k in target and tuple(np.shape(to_numpy(v))) != tuple(target[k].shape)]
+    if missing or unexpected or mis_shaped:
+        raise WeightMismatchError(context, missing, unexpected, mis_shaped)
+    for key, tensor in target.items():
+        arr = to_numpy(state[key])
+        tensor.set_value(arr.astype(paddle_dtype_to_numpy(tensor.dtype), copy=False))
+
+
+def load_torch(torch_module: torch.nn.Module, state: Mapping[str, Any], context: str = "torch load") -> None:
+    """Strict load into ``torch_module`` with every offending key listed; values cast to the target's dtype."""
+    target = torch_module.state_dict()
+    missing = [k for k in target if k not in state]
+    unexpected = [k for k in state if k not in target]
+    mis_shaped = [(k, tuple(v.shape), tuple(target[k].shape))
+                  for k, v in state.items() if k in target and tuple(v.shape) != tuple(target[k].shape)]
+    if missing or unexpected or mis_shaped:
+        raise WeightMismatchError(context, missing, unexpected, mis_shaped)
+    with torch.no_grad():
+        for key, tensor in target.items():
+            value = state[key]
+            value = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+            tensor.copy_(value.to(tensor.dtype))
+
+
+def paddle_dtype_to_numpy(dtype: Any) -> np.dtype:
+    name = str(dtype).replace("paddle.", "")
+    return np.dtype({"bool": "bool"}.get(name, name))
+
+
+def copy_torch_to_paddle(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> None:
+    """Copy every parameter and BN statistic of ``torch_module`` into ``paddle_module``."""
+    load_paddle(paddle_module, torch_to_paddle(torch_module, paddle_module))
+
+
+def copy_paddle_to_torch(paddle_module: paddle.nn.Layer, torch_module: torch.nn.Module) -> None:
+    """Copy every parameter and BN statistic of ``paddle_module`` into ``torch_module``."""
+    load_torch(torch_module, paddle_to_torch(paddle_module, torch_module))
