@@ -109,6 +109,9 @@ class Report:
 # BatchNorm) is rounding noise on both sides, and noise divided by noise means nothing.
 # float32 rounding noise reaches ~1e-5 of the largest gradient, float64's ~1e-13.
 SCALE_FLOOR = {"float64": 1e-6, "float32": 1e-3}
+# A parameter whose whole gradient is below this fraction of the largest one is taken
+# as analytically zero (rounding noise) by the optimizer-step checks.
+NOISE_FLOOR = {"float64": 1e-10, "float32": 1e-6}
 
 
 @dataclass
@@ -477,7 +480,7 @@ def _optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.
 def _check_steps(torch_module, paddle_module, batches, labels, proj, dtype, kind) -> Check:
     """K optimizer steps on the same batches; weights and BN statistics compared after each step.
 
-    Gradients that are rounding noise (below SCALE_FLOOR of the largest, e.g. a bias that
+    Gradients that are rounding noise (below NOISE_FLOOR of the largest, e.g. a bias that
     BatchNorm cancels; the gradient check has already shown both sides agree they are
     ~0) are zeroed on both sides before the step and named in the report: Adam divides a
     gradient by its own running magnitude, so it would turn noise of 1e-17 into steps of
@@ -499,7 +502,7 @@ def _check_steps(torch_module, paddle_module, batches, labels, proj, dtype, kind
         _paddle_loss(_tensors(paddle_module(paddle.to_tensor(batch))), labels, proj).backward()
         g = {n: float(p.grad.abs().max()) for n, p in t_params.items() if p.grad is not None and p.numel()}
         top = max(g.values(), default=0.0)
-        noise |= {n for n, v in g.items() if v <= SCALE_FLOOR[dtype] * top}
+        noise |= {n for n, v in g.items() if v <= NOISE_FLOOR[dtype] * top}
         for n in noise:
             t_params[n].grad.zero_()
             p_params[to_paddle[n]].clear_gradient(set_to_zero=True)
