@@ -35,7 +35,10 @@ class _TorchStatsBatchNorm:
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not self.training:
-            return super().forward(x)
+            # Called directly rather than through super(): dy2static (jit.save) recurses
+            # on super() inside a mixin.
+            return F.batch_norm(x, self._mean, self._variance, weight=self.weight, bias=self.bias, training=False,
+                                epsilon=self._epsilon, data_format=self._data_format)
         batch_mean = paddle.zeros_like(self._mean)
         batch_var = paddle.zeros_like(self._variance)
         out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,

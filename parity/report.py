@@ -1,0 +1,64 @@
+"""The parity report: a text table for people, JSON for machines (written atomically)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from parity.compare import Report
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1e}"
+
+
+def format_report(r: Report) -> str:
+    """One block: a header line, then a line per check with its errors and tolerance."""
+    head = f"{r.model}  dims={r.dims}  {r.dtype}  {'PASS' if r.ok else 'FAIL'}  ({r.seconds:.1f}s)"
+    lines = [head, f"  {'check':<18}{'status':<7}{'max_abs':>9}{'max_rel':>9}{'norm_rel':>9}  {'tol':<16}detail"]
+    for c in r.checks:
+        tol = "-" if c.tol is None else f"{c.metric}<={c.tol:.0e}"
+        lines.append(f"  {c.name:<18}{'ok' if c.passed else 'FAIL':<7}{_num(c.max_abs):>9}{_num(c.max_rel):>9}"
+                     f"{_num(c.norm_rel):>9}  {tol:<16}{c.detail}")
+    for note in r.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def format_summary(reports: Sequence[Report]) -> str:
+    """One line per model, dims and dtype: the verdict and the worst relative error."""
+    lines = [f"{'model':<26}{'dims':>4}  {'dtype':<8}{'result':<7}{'checks':>7}  {'worst max_rel':>13}  failed"]
+    for r in reports:
+        rel = [c.max_rel for c in r.checks if c.max_rel is not None]
+        failed = ", ".join(c.name for c in r.failed())
+        lines.append(f"{r.model:<26}{r.dims!s:>4}  {r.dtype:<8}{'PASS' if r.ok else 'FAIL':<7}{len(r.checks):>7}"
+                     f"  {_num(max(rel) if rel else None):>13}  {failed}")
+    n_fail = sum(not r.ok for r in reports)
+    lines.append(f"{len(reports) - n_fail} passed, {n_fail} failed")
+    return "\n".join(lines)
+
+
+def format_reports(reports: Sequence[Report], brief: bool = False) -> str:
+    parts = [] if brief else [format_report(r) for r in reports]
+    parts.append(format_summary(reports))
+    return "\n\n".join(parts)
+
+
+def write_json(reports: Sequence[Report], path: str | Path) -> None:
+    """Write the reports as JSON via a temp file and a rename, so an interrupt leaves no half file."""
+    atomic_write_text(path, json.dumps([r.to_dict() for r in reports], indent=1, default=float))
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
