@@ -4,6 +4,10 @@ Importing the package registers every model module in it, so ``build`` and
 ``list_models`` see the whole zoo. The torch twin is ``torch_impl``, with the same
 file, class, builder and attribute names.
 """
+import warnings as _warnings
+
+_warnings.filterwarnings("ignore", message="No ccache found")  # printed by paddle's import
+
 import importlib as _importlib
 import pkgutil as _pkgutil
 

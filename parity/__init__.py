@@ -4,6 +4,10 @@
 - ``run_model(name, dims, dtype)`` builds a registered model on both sides and compares.
 - ``parity.weights`` converts state dicts both ways.
 """
+import warnings as _warnings
+
+_warnings.filterwarnings("ignore", message="No ccache found")  # printed by paddle's import
+
 from parity.compare import Check, Report, compare_modules, locate_divergence
 from parity.weights import (WeightMismatchError, copy_paddle_to_torch, copy_torch_to_paddle, load_paddle, load_torch,
                             paddle_to_torch, torch_to_paddle)

@@ -2,10 +2,15 @@
 
 TARGET is a model name (lenet5), a family (lenet) or ``all``. Exit code 0 only if every
 check of every model passed; 2 for a usage error.
+
+``python -m parity COMMAND ...`` runs a sub-command instead: each lives in its own module
+of this package (``parity/cli_<command>.py``, with a ``main(argv) -> int``).
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -32,7 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _subcommand(name: str):
+    """The module implementing ``python -m parity NAME``, or None."""
+    if not name.isidentifier() or importlib.util.find_spec(f"parity.cli_{name}") is None:
+        return None
+    return importlib.import_module(f"parity.cli_{name}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and (module := _subcommand(argv[0])) is not None:
+        return module.main(argv[1:])
     args = _parser().parse_args(argv)
     import torch
 

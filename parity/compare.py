@@ -64,6 +64,13 @@ class Check:
     metric: str | None = None
     detail: str = ""
 
+    def ratio(self) -> float | None:
+        """The judged error over the tolerance (<= 1 passes); None for exact or count checks."""
+        value = getattr(self, self.metric or "", None) if self.metric in ("max_rel", "norm_rel") else None
+        if value is None or not self.tol:
+            return None
+        return value / self.tol
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 

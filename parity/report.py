@@ -28,13 +28,13 @@ def format_report(r: Report) -> str:
 
 
 def format_summary(reports: Sequence[Report]) -> str:
-    """One line per model, dims and dtype: the verdict and the worst relative error."""
-    lines = [f"{'model':<26}{'dims':>4}  {'dtype':<8}{'result':<7}{'checks':>7}  {'worst max_rel':>13}  failed"]
+    """One line per model, dims and dtype: the verdict and the worst error as a fraction of its tolerance."""
+    lines = [f"{'model':<26}{'dims':>4}  {'dtype':<8}{'result':<7}{'checks':>7}  {'worst err/tol':>13}  failed"]
     for r in reports:
-        rel = [c.max_rel for c in r.checks if c.max_rel is not None]
+        ratios = [c.ratio() for c in r.checks if c.ratio() is not None]
         failed = ", ".join(c.name for c in r.failed())
         lines.append(f"{r.model:<26}{r.dims!s:>4}  {r.dtype:<8}{'PASS' if r.ok else 'FAIL':<7}{len(r.checks):>7}"
-                     f"  {_num(max(rel) if rel else None):>13}  {failed}")
+                     f"  {_num(max(ratios) if ratios else None):>13}  {failed}")
     n_fail = sum(not r.ok for r in reports)
     lines.append(f"{len(reports) - n_fail} passed, {n_fail} failed")
     return "\n".join(lines)

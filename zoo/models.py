@@ -43,6 +43,8 @@ class ModelInfo:
                   architecture allows that still exercises every layer.
     sized_by_input: the builder takes ``input_size=`` because its classifier width
                   depends on it (seed 000's adaptive nets).
+    heavy:        its parity tests are marked ``heavy`` (they still run in CI).
+    parity_batch: batch size of the parity input (2 keeps the largest nets affordable).
     """
 
     name: str
@@ -57,6 +59,8 @@ class ModelInfo:
     fixed_size: bool = False
     sized_by_input: bool = False
     published: tuple[Published, ...] = field(default_factory=tuple)
+    heavy: bool = False
+    parity_batch: int = 4
     notes: str = ""
 
     def default_size(self, dims: int) -> int:

@@ -1,0 +1,21 @@
+"""Shared test setup: thread counts before the frameworks load, and quiet imports."""
+import os
+import warnings
+
+# paddle sets OMP_NUM_THREADS=1 when unset, which would also slow torch in this process.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+warnings.filterwarnings("ignore", message="No ccache found")
+
+import paddle  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+paddle.set_device("cpu")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)
+    paddle.seed(0)
+    yield
