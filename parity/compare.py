@@ -331,11 +331,14 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         report.seconds = time.perf_counter() - start
         return report
     report.checks.append(_check_copy(torch_module, paddle_module, copy_weights))
-    initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
+    # Every check starts from the same weights: torch's, and paddle's own (equal to
+    # torch's after a copy, or the user's when copy_weights=False).
+    t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
+    p_initial = {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
 
     def reset() -> None:
-        torch_module.load_state_dict(initial)
-        W.copy_torch_to_paddle(torch_module, paddle_module)
+        torch_module.load_state_dict(t_initial)
+        W.load_paddle(paddle_module, p_initial)
 
     reset()
     tol = TOLERANCES[dtype]

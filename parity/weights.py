@@ -89,8 +89,9 @@ def paddle_key_to_torch(key: str, bn_prefixes: set[str]) -> str:
 
 
 def to_numpy(value: Any) -> np.ndarray:
+    """A numpy copy (never a view of a torch tensor's memory, so editing it leaves the model alone)."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        return value.detach().cpu().numpy().copy()
     if isinstance(value, paddle.Tensor):
         return value.numpy()
     return np.asarray(value)

@@ -1,0 +1,112 @@
+"""A harness that cannot fail proves nothing: each deliberately broken paddle twin must be
+caught by the right check, and the locator must name the broken layer."""
+import numpy as np
+import pytest
+
+import paddle_impl
+import torch_impl
+from parity import compare_modules
+from parity.weights import load_paddle, torch_to_paddle
+from tests.twins import BREAKS, INPUT_SHAPE, PaddleTwin, TorchTwin
+
+FORWARD_CHECKS = {"eval_forward", "train_loss", "train_input_grad", "train_param_grads", "sgd_steps", "adam_steps"}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_healthy_twin_passes(dtype):
+    report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("broken,failing,layer", [
+    ("linear_untransposed", "eval_forward", "fc1"),
+    ("avgpool_exclusive", "eval_forward", "pool"),
+    ("sigmoid", "eval_forward", "act"),
+    ("bn_momentum", "bn_stats", None),
+])
+def test_broken_twin_is_caught(dtype, broken, failing, layer):
+    report = compare_modules(TorchTwin(), PaddleTwin(broken), input_shape=INPUT_SHAPE, dtype=dtype)
+    assert not report.ok
+    check = report.check(failing)
+    assert not check.passed, str(report)
+    if layer is not None:
+        assert f"first divergent layer: {layer} " in check.detail, check.detail
+    if failing == "bn_stats":
+        # Eval output and the train-mode forward still agree: only the running statistics betray it.
+        assert report.check("eval_forward").passed and report.check("train_loss").passed
+        assert "running_" in check.detail
+
+
+def test_biased_running_variance_is_caught_in_float64():
+    """paddle's own BN update (momentum converted, biased variance) is off by m/(n-1) of the
+    batch variance: with n = 512 values per channel that is below the float32 bound, but
+    float64 is exact and catches it."""
+    report = compare_modules(TorchTwin(), PaddleTwin("bn_biased_variance"), input_shape=INPUT_SHAPE, dtype="float64")
+    check = report.check("bn_stats")
+    assert not check.passed and "running_var" in check.detail, str(report)
+    assert report.check("eval_forward").passed and report.check("train_loss").passed
+
+
+def test_all_breaks_are_tested():
+    assert set(BREAKS) == {"linear_untransposed", "avgpool_exclusive", "sigmoid", "bn_momentum", "bn_biased_variance"}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_weight_perturbed_by_1e_3_is_caught(dtype):
+    t, p = torch_impl.build("lenet5"), paddle_impl.build("lenet5")
+    state = torch_to_paddle(t, p)
+    state["features.c3.weight"][3, 2, 1, 1] += 1e-3
+    load_paddle(p, state)
+    report = compare_modules(t, p, input_shape=(4, 1, 32, 32), dtype=dtype, copy_weights=False)
+    assert not report.check("copy").passed and not report.ok
+    assert "features.c3.weight" in report.check("copy").detail
+    forward = report.check("eval_forward")
+    if dtype == "float64":
+        assert not forward.passed and "first divergent layer: features.c3 " in forward.detail, forward.detail
+    else:
+        # The output moves by ~2e-5 relative, inside the float32 bound (1e-4); the exact
+        # weight comparison above is what catches it in float32.
+        assert forward.max_rel > 1e-6
+
+
+def test_structure_mismatch_lists_every_key():
+    t, p = torch_impl.build("lenet5"), paddle_impl.build("lenet5_original")
+    report = compare_modules(t, p, input_shape=(2, 1, 32, 32))
+    structure = report.check("structure")
+    assert not structure.passed and not report.ok
+    for key in ("features.s2.weight", "features.s2.bias", "features.s4.weight", "features.s4.bias"):
+        assert key in structure.detail
+    assert "61,706 vs paddle 61,750" in structure.detail
+
+
+def test_published_count_mismatch_fails():
+    report = compare_modules(torch_impl.build("lenet5"), paddle_impl.build("lenet5"), input_shape=(2, 1, 32, 32),
+                             expected_params=61_750, steps=0)
+    assert not report.check("structure").passed
+    assert "differ from the published 61,750" in report.check("structure").detail
+
+
+def test_locator_falls_back_to_execution_order_when_names_differ():
+    """A user's own port may name layers differently; the locator then pairs them by order."""
+    import paddle
+
+    class Renamed(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = PaddleTwin("sigmoid")
+
+        def forward(self, x):
+            return self.inner(x)
+
+    from parity.compare import locate_divergence
+    from parity.weights import copy_torch_to_paddle
+
+    t, p = TorchTwin(), PaddleTwin("sigmoid")
+    copy_torch_to_paddle(t, p)
+    wrapper = Renamed()
+    wrapper.inner = p
+    t.eval(), wrapper.eval()
+    x = np.random.RandomState(0).standard_normal(INPUT_SHAPE).astype("float32")
+    where = locate_divergence(t, wrapper, x, "float32", 1e-4)
+    assert "act (torch) / inner.act (paddle)" in where, where
