@@ -9,10 +9,12 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", message="No ccache found")  # printed by paddle's import
 
 from parity.compare import Check, Report, compare_modules, locate_divergence
-from parity.weights import (WeightMismatchError, copy_paddle_to_torch, copy_torch_to_paddle, load_paddle, load_torch,
-                            paddle_to_torch, torch_to_paddle)
+from parity.weights import (CheckpointError, WeightMismatchError, convert_state_dict, copy_paddle_to_torch,
+                            copy_torch_to_paddle, load_checkpoint, load_paddle, load_torch, paddle_to_torch,
+                            save_checkpoint, torch_to_paddle)
 
 __all__ = [
-    "Check", "Report", "WeightMismatchError", "compare_modules", "copy_paddle_to_torch", "copy_torch_to_paddle",
+    "Check", "CheckpointError", "Report", "WeightMismatchError", "compare_modules", "convert_state_dict",
+    "load_checkpoint", "save_checkpoint", "copy_paddle_to_torch", "copy_torch_to_paddle",
     "load_paddle", "load_torch", "locate_divergence", "paddle_to_torch", "torch_to_paddle",
 ]

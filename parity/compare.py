@@ -273,6 +273,56 @@ def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.La
     finally:
         for h in t_h + p_h:
             h.remove()
+    where = _first_mismatch(t_rec, p_rec, dtype, tol)
+    if where is not None:
+        return f"first divergent layer: {where}"
+    return "no single layer's output exceeds the tolerance (the difference builds up across layers)"
+
+
+def _record_grads(module: Any, is_torch: bool) -> tuple[list[tuple[str, Any]], list[Any]]:
+    """Hooks that record the gradient reaching each sublayer's output, in backward order."""
+    records: list[tuple[str, Any]] = []
+    handles = []
+    named = module.named_modules() if is_torch else module.named_sublayers(include_self=True)
+    for name, m in named:
+        def hook(_m, _inp, out, _name=name or "<model>"):
+            ts = _tensors(out)
+            if not ts:
+                return
+            t = ts[0]
+            if is_torch and t.requires_grad:
+                t.register_hook(lambda g: records.append((_name, g.detach().numpy().copy())))
+            elif not is_torch and not t.stop_gradient:
+                t.register_hook(lambda g: records.append((_name, g.numpy().copy())))
+        handles.append(m.register_forward_hook(hook) if is_torch else m.register_forward_post_hook(hook))
+    return records, handles
+
+
+def locate_grad_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray,
+                           labels: np.ndarray | None, proj: list[np.ndarray], dtype: str, tol: float) -> str:
+    """Name the first layer, in backward order, whose output gradient differs beyond ``tol``.
+
+    The layer that produced the wrong gradient is the one that consumes this output
+    (next in forward order). Matching is by name, else by order, as in locate_divergence.
+    """
+    t_rec, t_h = _record_grads(torch_module, True)
+    p_rec, p_h = _record_grads(paddle_module, False)
+    try:
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        xp = paddle.to_tensor(x.copy(), stop_gradient=False)
+        _torch_loss(_tensors(torch_module(xt)), labels, proj).backward()
+        _paddle_loss(_tensors(paddle_module(xp)), labels, proj).backward()
+    finally:
+        for h in t_h + p_h:
+            h.remove()
+    where = _first_mismatch(t_rec, p_rec, dtype, tol)
+    if where is None:
+        return "no layer's output gradient exceeds the tolerance (the difference builds up across layers)"
+    return f"first divergent gradient (backward order) at the output of {where}"
+
+
+def _first_mismatch(t_rec: list[tuple[str, Any]], p_rec: list[tuple[str, Any]], dtype: str, tol: float) -> str | None:
+    """The first recorded (name, array) whose torch and paddle values differ; by name, else by order."""
     p_by_name: dict[str, list[np.ndarray]] = {}
     for name, arr in p_rec:
         p_by_name.setdefault(name, []).append(arr)
@@ -292,9 +342,9 @@ def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.La
         err = _errs([(name, t_arr, p_arr)], dtype)[0][1]
         if err.max_rel > tol:
             where = name if p_name == name else f"{name} (torch) / {p_name} (paddle)"
-            shapes = "" if t_arr.shape == p_arr.shape else f", shapes {list(t_arr.shape)} vs {list(p_arr.shape)}"
-            return f"first divergent layer: {where} (max_abs {err.max_abs:.2e}, max_rel {err.max_rel:.2e}{shapes})"
-    return "no single layer's output exceeds the tolerance (the difference builds up across layers)"
+            shapes = "" if np.shape(t_arr) == np.shape(p_arr) else f", shapes {list(np.shape(t_arr))} vs {list(np.shape(p_arr))}"
+            return f"{where} (max_abs {err.max_abs:.2e}, max_rel {err.max_rel:.2e}{shapes})"
+    return None
 
 
 # --- the comparison -------------------------------------------------------------------
@@ -325,12 +375,13 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     report = Report(name, dims, dtype)
     _set_dtype(torch_module, paddle_module, dtype)
 
-    structure = _check_structure(torch_module, paddle_module, expected_params)
+    kmap = W.key_map(torch_module, paddle_module)
+    structure = _check_structure(torch_module, paddle_module, kmap, expected_params)
     report.checks.append(structure)
-    if not structure.passed:
+    if kmap.problems:
         report.seconds = time.perf_counter() - start
         return report
-    report.checks.append(_check_copy(torch_module, paddle_module, copy_weights))
+    report.checks.append(_check_copy(torch_module, paddle_module, kmap, copy_weights))
     # Every check starts from the same weights: torch's, and paddle's own (equal to
     # torch's after a copy, or the user's when copy_weights=False).
     t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
@@ -360,12 +411,12 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     proj = [rng.standard_normal(tuple(o.shape)) for o in t_out]
 
     if train and grads:
-        report.checks.extend(_check_train(torch_module, paddle_module, x, labels, proj, dtype, report))
+        report.checks.extend(_check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report))
         reset()
     if train and steps > 0:
         batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
         for opt in ("sgd", "adam"):
-            report.checks.append(_check_steps(torch_module, paddle_module, batches, labels, proj, dtype, opt))
+            report.checks.append(_check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt))
             reset()
     if n_out > 1:
         report.notes.append(f"the model returns {n_out} tensors; every one is compared and enters the loss")
@@ -385,40 +436,27 @@ def _trainable(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) ->
     return nt, np_
 
 
-def _paddle_shape(torch_shape: Sequence[int], transpose: bool) -> tuple[int, ...]:
-    return tuple(reversed(torch_shape)) if transpose else tuple(torch_shape)
-
-
-def _check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
+def _check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
                      expected: int | None) -> Check:
-    t_sd = torch_module.state_dict()
-    pairs, unexpected, missing = W.key_pairs(t_sd.keys(), paddle_module)
-    p_sd = paddle_module.state_dict()
-    mis = [f"{p.torch} {list(t_sd[p.torch].shape)} vs {p.paddle} {list(p_sd[p.paddle].shape)}"
-           for p in pairs if _paddle_shape(t_sd[p.torch].shape, p.transpose) != tuple(p_sd[p.paddle].shape)]
     nt, np_ = _trainable(torch_module, paddle_module)
-    problems = []
-    if unexpected:
-        problems.append(f"torch keys with no paddle twin: {', '.join(unexpected)}")
-    if missing:
-        problems.append(f"paddle keys with no torch twin: {', '.join(missing)}")
-    if mis:
-        problems.append(f"mis-shaped: {'; '.join(mis)}")
+    problems = list(kmap.problems)
     if nt != np_:
         problems.append(f"trainable parameters differ: torch {nt:,} vs paddle {np_:,}")
     if expected is not None and nt != expected:
         problems.append(f"trainable parameters {nt:,} differ from the published {expected:,}")
+    how = "by construction order (the names differ)" if kmap.by_order else "by name"
     detail = "; ".join(problems) if problems else (
-        f"{len(pairs)} tensors map 1:1; {nt:,} trainable parameters"
+        f"{len(kmap.pairs)} tensors map 1:1 {how}; {nt:,} trainable parameters"
         + (f" = published {expected:,}" if expected is not None else ""))
     return Check("structure", not problems, metric="exact", detail=detail)
 
 
-def _check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, copy_weights: bool) -> Check:
+def _check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
+                copy_weights: bool) -> Check:
     """torch -> paddle (when asked), then paddle -> torch must give back the torch tensors exactly."""
     if copy_weights:
-        W.copy_torch_to_paddle(torch_module, paddle_module)
-    back = W.paddle_to_torch(paddle_module, torch_module)
+        W.load_paddle(paddle_module, kmap.to_paddle(torch_module))
+    back = kmap.to_torch(paddle_module, torch_module)
     diffs = {k: float(np.abs(v.detach().numpy() - back[k].numpy()).max()) if v.numel() else 0.0
              for k, v in torch_module.state_dict().items() if v.is_floating_point()}
     bad = [k for k, d in diffs.items() if d != 0.0]
@@ -429,12 +467,7 @@ def _check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, c
     return Check("copy", not bad, agg_abs, agg_rel, None, 0.0, "exact", detail)
 
 
-def _bn_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[W.KeyPair]:
-    pairs, _, _ = W.key_pairs(torch_module.state_dict().keys(), paddle_module)
-    return [p for p in pairs if p.torch.endswith(("running_mean", "running_var"))]
-
-
-def _check_train(torch_module, paddle_module, x, labels, proj, dtype, report) -> list[Check]:
+def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report) -> list[Check]:
     frozen = _train_mode(torch_module, paddle_module)
     if frozen:
         report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
@@ -448,23 +481,32 @@ def _check_train(torch_module, paddle_module, x, labels, proj, dtype, report) ->
     gp = xp.grad
     checks.append(_judge("train_input_grad", dtype, [
         ("input", xt.grad.numpy(), gp.numpy() if gp is not None else np.full(x.shape, np.nan))]))
-    checks.append(_judge("train_param_grads", dtype, _grad_pairs(torch_module, paddle_module)))
-    bn = _bn_pairs(torch_module, paddle_module)
+    checks.append(_judge("train_param_grads", dtype, _grad_pairs(torch_module, paddle_module, kmap)))
+    bn = [p for p in kmap.pairs if p.torch.endswith(("running_mean", "running_var"))]
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
     checks.append(_judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],
                          detail="" if bn else "no BatchNorm in the model"))
-    if not (checks[0].passed and checks[1].passed):
+    if not checks[0].passed:
         # Eval forward agreed, so look for the layer that behaves differently in train mode.
         checks[0].detail = locate_divergence(torch_module, paddle_module, x, dtype, TOLERANCES[dtype]["eval_forward"])
+    elif not (checks[1].passed and checks[2].passed):
+        # The forward agrees; find where the backward pass parts.
+        where = locate_grad_divergence(torch_module, paddle_module, x, labels, proj, dtype,
+                                       TOLERANCES[dtype]["train_input_grad"])
+        for c in checks[1:3]:
+            if not c.passed:
+                c.detail = (c.detail + "; " if c.detail else "") + where
     return checks
 
 
-def _grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[tuple[str, Any, Any]]:
+def _grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
+                kmap: W.KeyMap) -> list[tuple[str, Any, Any]]:
     t_params = dict(torch_module.named_parameters())
     p_params = dict(paddle_module.named_parameters())
-    pairs, _, _ = W.key_pairs(t_params.keys(), paddle_module)
     errs = []
-    for pair in pairs:
+    for pair in kmap.pairs:
+        if pair.torch not in t_params:
+            continue
         tp, pp = t_params[pair.torch], p_params.get(pair.paddle)
         if pp is None or pp.stop_gradient:
             continue
@@ -487,7 +529,7 @@ def _optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.
                                   epsilon=ADAM["eps"], parameters=p_params))
 
 
-def _check_steps(torch_module, paddle_module, batches, labels, proj, dtype, kind) -> Check:
+def _check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, kind) -> Check:
     """K optimizer steps on the same batches; weights and BN statistics compared after each step.
 
     Gradients that are rounding noise (below NOISE_FLOOR of the largest, e.g. a bias that
@@ -498,7 +540,7 @@ def _check_steps(torch_module, paddle_module, batches, labels, proj, dtype, kind
     """
     _train_mode(torch_module, paddle_module)
     t_opt, p_opt = _optimizers(kind, torch_module, paddle_module)
-    pairs, _, _ = W.key_pairs(torch_module.state_dict().keys(), paddle_module)
+    pairs = kmap.pairs
     t_params = dict(torch_module.named_parameters())
     p_params = dict(paddle_module.named_parameters())
     to_paddle = {p.torch: p.paddle for p in pairs}

@@ -247,3 +247,220 @@ def copy_torch_to_paddle(torch_module: torch.nn.Module, paddle_module: paddle.nn
 def copy_paddle_to_torch(paddle_module: paddle.nn.Layer, torch_module: torch.nn.Module) -> None:
     """Copy every parameter and BN statistic of ``paddle_module`` into ``torch_module``."""
     load_torch(torch_module, paddle_to_torch(paddle_module, torch_module))
+
+
+# --- checkpoints on disk ------------------------------------------------------------------
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read, or holds no state dict we recognise."""
+
+
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module")
+
+
+def unwrap_state_dict(obj: Any, path: str = "checkpoint") -> dict[str, Any]:
+    """The state dict inside common checkpoint wrappers, without a DDP ``module.`` prefix.
+
+    Accepts a raw state dict, ``{"state_dict": ...}``, ``{"model": ...}`` (and the other
+    WRAPPER_KEYS), or a whole saved module.
+    """
+    if isinstance(obj, (torch.nn.Module, paddle.nn.Layer)):
+        obj = obj.state_dict()
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
+    for key in WRAPPER_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) or isinstance(inner, (torch.nn.Module, paddle.nn.Layer)):
+            return unwrap_state_dict(inner, path)
+    tensors = {k: v for k, v in obj.items() if isinstance(v, (torch.Tensor, paddle.Tensor, np.ndarray))}
+    if not tensors:
+        raise CheckpointError(f"{path}: no tensors found (top-level keys: {', '.join(map(str, list(obj)[:10]))})")
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
+    """Read a torch (.pt/.pth) or paddle (.pdparams) checkpoint and return its state dict."""
+    import os
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        if framework == "torch":
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        elif framework == "paddle":
+            obj = paddle.load(path)
+        else:
+            raise ValueError(f"framework must be 'torch' or 'paddle', got {framework!r}")
+    except CheckpointError:
+        raise
+    except Exception as exc:  # pickle, zip and protobuf errors all mean the same to a user
+        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    return unwrap_state_dict(obj, path)
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str, framework: str) -> None:
+    """Save a state dict atomically (temp file in the same folder, then rename)."""
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    os.close(fd)
+    try:
+        if framework == "torch":
+            torch.save({k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v))
+                        for k, v in state.items()}, tmp)
+        else:
+            paddle.save({k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(np.asarray(v))
+                         for k, v in state.items()}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --- conversion for unregistered models ----------------------------------------------------
+
+@dataclass
+class Conversion:
+    """The result of convert_state_dict: the converted tensors and how keys were paired."""
+
+    state: dict[str, Any]
+    mapping: list[tuple[str, str, bool]]  # (source key, target key, transposed)
+    by_order: bool
+
+    def describe(self) -> str:
+        how = "by construction order (names differ)" if self.by_order else "by name"
+        rows = [f"  {s} -> {t}{'  (transposed)' if tr else ''}" for s, t, tr in self.mapping]
+        return f"mapped {len(self.mapping)} tensors {how}:\n" + "\n".join(rows)
+
+
+def _order_pairs(src_keys: list[tuple[str, tuple]], dst_keys: list[tuple[str, tuple, bool]],
+                 context: str) -> list[tuple[str, str, bool]]:
+    """Pair tensors by position, checking every shape (a transposed Linear counts as a match)."""
+    if len(src_keys) != len(dst_keys):
+        raise WeightMismatchError(f"{context} (by construction order): {len(src_keys)} source tensors vs "
+                                  f"{len(dst_keys)} target tensors",
+                                  missing=[k for k, *_ in dst_keys[len(src_keys):]],
+                                  unexpected=[k for k, _ in src_keys[len(dst_keys):]])
+    pairs, bad = [], []
+    for (sk, sshape), (dk, dshape, transpose) in zip(src_keys, dst_keys):
+        want = tuple(reversed(dshape)) if transpose else tuple(dshape)
+        if tuple(sshape) != want:
+            bad.append((f"{sk} -> {dk}", tuple(sshape), want))
+        pairs.append((sk, dk, transpose))
+    if bad:
+        raise WeightMismatchError(f"{context} (by construction order)", mis_shaped=bad)
+    return pairs
+
+
+def convert_state_dict(source: Any, target: Any, *, verbose: bool = False) -> Conversion:
+    """Convert ``source`` (a module or state dict of one framework) for ``target`` (a module of the other).
+
+    Keys are paired by name, with the BatchNorm renames and Linear transposes decided by
+    the target's layer types. When the names do not pair up (a user's own port that named
+    things differently), tensors are paired by construction order instead, with every
+    shape checked; ``Conversion.describe()`` prints the mapping that was chosen.
+    """
+    to_paddle = isinstance(target, paddle.nn.Layer)
+    if not to_paddle and not isinstance(target, torch.nn.Module):
+        raise TypeError(f"target must be a torch.nn.Module or a paddle.nn.Layer, got {type(target).__name__}")
+    items = _state_items(source)
+    try:
+        if to_paddle:
+            state = torch_to_paddle(items, target)
+            pairs, _, _ = key_pairs(items, target)
+            mapping = [(p.torch, p.paddle, p.transpose) for p in pairs]
+        else:
+            state = paddle_to_torch(items, target)
+            linear, bn = _torch_kinds(target)
+            mapping = [(k, paddle_key_to_torch(k, bn), paddle_key_to_torch(k, bn) in linear) for k in items]
+        result = Conversion(state, mapping, by_order=False)
+    except WeightMismatchError:
+        result = _convert_by_order(items, target, to_paddle)
+    if verbose:
+        print(result.describe())
+    return result
+
+
+def _convert_by_order(items: dict[str, Any], target: Any, to_paddle: bool) -> Conversion:
+    src = [(k, tuple(to_numpy(v).shape)) for k, v in items.items() if _split(k)[1] not in DROPPED_TORCH_KEYS]
+    if to_paddle:
+        linear, _ = _paddle_kinds(target)
+        dst = [(k, tuple(v.shape), k in linear) for k, v in target.state_dict().items()]
+    else:
+        linear, _ = _torch_kinds(target)
+        dst = [(k, tuple(v.shape), k in linear) for k, v in target.state_dict().items()
+               if _split(k)[1] not in DROPPED_TORCH_KEYS]
+    mapping = _order_pairs(src, dst, "torch -> paddle" if to_paddle else "paddle -> torch")
+    state: dict[str, Any] = {}
+    for sk, dk, transpose in mapping:
+        arr = to_numpy(items[sk])
+        state[dk] = np.ascontiguousarray(arr.T) if transpose else arr
+    if not to_paddle:
+        for k, v in target.state_dict().items():
+            if _split(k)[1] in DROPPED_TORCH_KEYS:
+                state[k] = v.detach().clone()
+        state = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(v) for k, v in state.items()}
+    return Conversion(state, mapping, by_order=True)
+
+
+@dataclass
+class KeyMap:
+    """How a torch module's state dict pairs with a paddle layer's, tensor by tensor.
+
+    Built by ``key_map``: by name when the names pair up, else by construction order
+    when that gives a shape-consistent 1:1 pairing (a user's port with other names).
+    ``problems`` lists what prevents any pairing; the map is usable when it is empty.
+    """
+
+    pairs: list[KeyPair]
+    by_order: bool
+    problems: list[str]
+
+    def to_paddle(self, torch_module: torch.nn.Module) -> dict[str, np.ndarray]:
+        sd = torch_module.state_dict()
+        return {p.paddle: (lambda a: np.ascontiguousarray(a.T) if p.transpose else a)(to_numpy(sd[p.torch]))
+                for p in self.pairs}
+
+    def to_torch(self, paddle_module: paddle.nn.Layer, torch_module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        sd = paddle_module.state_dict()
+        out = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}  # keeps BN counters
+        for p in self.pairs:
+            arr = to_numpy(sd[p.paddle])
+            out[p.torch] = torch.from_numpy(np.ascontiguousarray(arr.T) if p.transpose else arr)
+        return out
+
+
+def key_map(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> KeyMap:
+    """Pair the two state dicts by name, falling back to construction order (see KeyMap)."""
+    t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+    pairs, unexpected, missing = key_pairs(t_sd.keys(), paddle_module)
+    mis = [f"{p.torch} {list(t_sd[p.torch].shape)} vs {p.paddle} {list(p_sd[p.paddle].shape)}"
+           for p in pairs if _paddle_shape(t_sd[p.torch].shape, p.transpose) != tuple(p_sd[p.paddle].shape)]
+    if not (unexpected or missing or mis):
+        return KeyMap(pairs, False, [])
+    problems = []
+    if unexpected:
+        problems.append(f"torch keys with no paddle twin: {', '.join(unexpected)}")
+    if missing:
+        problems.append(f"paddle keys with no torch twin: {', '.join(missing)}")
+    if mis:
+        problems.append(f"mis-shaped: {'; '.join(mis)}")
+    linear, _ = _paddle_kinds(paddle_module)
+    src = [(k, tuple(v.shape)) for k, v in t_sd.items() if _split(k)[1] not in DROPPED_TORCH_KEYS]
+    dst = [(k, tuple(v.shape), k in linear) for k, v in p_sd.items()]
+    try:
+        ordered = _order_pairs(src, dst, "torch -> paddle")
+    except WeightMismatchError:
+        return KeyMap(pairs, False, problems)
+    return KeyMap([KeyPair(s, d, tr) for s, d, tr in ordered], True, [])
+
+
+def _paddle_shape(torch_shape: Iterable[int], transpose: bool) -> tuple[int, ...]:
+    return tuple(reversed(tuple(torch_shape))) if transpose else tuple(torch_shape)

@@ -48,8 +48,28 @@ def test_biased_running_variance_is_caught_in_float64():
     assert report.check("eval_forward").passed and report.check("train_loss").passed
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_wrong_backward_is_located(dtype):
+    """Forward identical, backward scaled in fc1_act: the gradient checks fail and the locator
+    names fc1, whose output gradient is the first (in backward order) to differ."""
+    report = compare_modules(TorchTwin(), PaddleTwin("bad_backward"), input_shape=INPUT_SHAPE, dtype=dtype)
+    assert report.check("eval_forward").passed and report.check("train_loss").passed
+    check = report.check("train_input_grad")
+    assert not check.passed
+    assert "first divergent gradient (backward order) at the output of fc1 " in check.detail, check.detail
+
+
+def test_differently_named_port_is_paired_by_order():
+    from tests.twins import paddle_twin_renamed
+
+    report = compare_modules(TorchTwin(), paddle_twin_renamed(), input_shape=INPUT_SHAPE, dtype="float64")
+    assert report.ok, str(report)
+    assert "by construction order" in report.check("structure").detail
+
+
 def test_all_breaks_are_tested():
-    assert set(BREAKS) == {"linear_untransposed", "avgpool_exclusive", "sigmoid", "bn_momentum", "bn_biased_variance"}
+    assert set(BREAKS) == {"linear_untransposed", "avgpool_exclusive", "sigmoid", "bn_momentum", "bn_biased_variance",
+                           "bad_backward"}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -11,7 +11,7 @@ import torch
 
 import paddle_impl.layers as PL
 
-BREAKS = ("linear_untransposed", "bn_momentum", "bn_biased_variance", "avgpool_exclusive", "sigmoid")
+BREAKS = ("linear_untransposed", "bn_momentum", "bn_biased_variance", "avgpool_exclusive", "sigmoid", "bad_backward")
 INPUT_SHAPE = (8, 1, 8, 8)
 
 
@@ -40,6 +40,14 @@ class _UntransposedLinear(paddle.nn.Linear):
         return PF.linear(x, self.weight.T, self.bias)
 
 
+class _TanhWrongGradient(paddle.nn.Layer):
+    """tanh forward, but a backward pass scaled by 1.5: what a hand-written backward can get wrong."""
+
+    def forward(self, x):
+        y = paddle.tanh(x)
+        return y * 1.5 - (y * 0.5).detach()
+
+
 class PaddleTwin(paddle.nn.Layer):
     def __init__(self, broken: str | None = None) -> None:
         super().__init__()
@@ -57,9 +65,17 @@ class PaddleTwin(paddle.nn.Layer):
         self.down = paddle.nn.MaxPool2D(2)
         self.flatten = paddle.nn.Flatten()
         self.fc1 = _UntransposedLinear(64, 64) if broken == "linear_untransposed" else paddle.nn.Linear(64, 64)
-        self.fc1_act = paddle.nn.Tanh()
+        self.fc1_act = _TanhWrongGradient() if broken == "bad_backward" else paddle.nn.Tanh()
         self.fc2 = paddle.nn.Linear(64, 5)
 
     def forward(self, x):
         x = self.flatten(self.down(self.pool(self.act(self.bn(self.conv(x))))))
         return self.fc2(self.fc1_act(self.fc1(x)))
+
+
+def paddle_twin_renamed() -> paddle.nn.Sequential:
+    """The same network as PaddleTwin, written as a Sequential: every key has another name."""
+    return paddle.nn.Sequential(
+        paddle.nn.Conv2D(1, 4, 3, padding=1), PL.BatchNorm2D(4, momentum=0.1), paddle.nn.Tanh(),
+        paddle.nn.AvgPool2D(3, stride=1, padding=1, exclusive=False), paddle.nn.MaxPool2D(2), paddle.nn.Flatten(),
+        paddle.nn.Linear(64, 64), paddle.nn.Tanh(), paddle.nn.Linear(64, 5))
