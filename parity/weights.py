@@ -296,8 +296,9 @@ def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
     except CheckpointError:
         raise
     except Exception as exc:  # pickle, zip and protobuf errors all mean the same to a user
-        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+        hint = "(a torch.save file)" if framework == "torch" else "(a paddle.save file)"
+        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint {hint}; the file is corrupt, "
+                              f"truncated or of another kind ({type(exc).__name__})") from None
     return unwrap_state_dict(obj, path)
 
 
