@@ -36,14 +36,20 @@ class OnnxExportError(RuntimeError):
 @contextlib.contextmanager
 def _captured_fds() -> Iterator[list[str]]:
     """Capture what C++ code writes to fds 1 and 2 (paddle2onnx logs there), for error messages."""
+    import sys
+
     captured: list[str] = []
     with tempfile.TemporaryFile(mode="w+b") as tmp:
+        sys.stdout.flush()
+        sys.stderr.flush()
         saved = [os.dup(1), os.dup(2)]
         try:
             for fd in (1, 2):
                 os.dup2(tmp.fileno(), fd)
             yield captured
         finally:
+            sys.stdout.flush()  # Python-level prints reach the fds only when flushed
+            sys.stderr.flush()
             for fd, old in zip((1, 2), saved):
                 os.dup2(old, fd)
                 os.close(old)
