@@ -122,11 +122,15 @@ def stale_rows(text: str, names: Iterable[str] | None = None) -> list[str]:
     return problems
 
 
-def update_readme(readme: str | Path = README, report: str | Path | None = REPORT) -> bool:
-    """Regenerate the table in ``readme`` in place (atomically); True if the file changed."""
+def update_readme(readme: str | Path = README, report: str | Path | None = REPORT,
+                  names: Iterable[str] | None = None) -> bool:
+    """Regenerate the table in ``readme`` in place (atomically); True if the file changed.
+
+    ``names`` limits the table to those models (tests); by default every registered one.
+    """
     path = Path(readme)
     text = path.read_text()
-    new = replace_table(text, model_table(report=report))
+    new = replace_table(text, model_table(names, report))
     if new == text:
         return False
     atomic_write_text(path, new)

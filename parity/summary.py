@@ -178,8 +178,10 @@ class Summary:
 
 def _expand(value: Any, dims: int) -> Geometry:
     """A kernel, stride or padding as one int per spatial dimension (or a padding string)."""
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        return value.lower()  # paddle's "SAME" is torch's "same"
     if isinstance(value, (int, np.integer)):
         return (int(value),) * dims
     flat = [int(v) for v in np.asarray(value, dtype=np.int64).reshape(-1)]
@@ -560,20 +562,27 @@ def compare(a: Summary, b: Summary, limit: int = 20) -> list[str]:
 
 # --- registered models -------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
 def summarize_registered(name: str, framework: str = "torch", dims: int = 2, size: int | None = None,
                          num_classes: int | None = None, in_channels: int | None = None) -> Summary:
     """The summary of a registered model, built with the zoo's defaults unless overridden.
 
-    Cached per argument tuple, so the CLI, the README table and the tests build each
-    configuration once per process; the model itself is not kept.
+    Cached per resolved configuration, so the CLI, the README table and the tests build
+    each configuration once per process; the model itself is not kept.
     """
     import zoo
 
     info = zoo.get(name)
-    size = info.default_size(dims) if size is None else size
-    overrides = {k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if v is not None}
-    kwargs = info.build_kwargs(dims, size, **overrides)
+    return _summarize_registered(name, framework, dims, info.default_size(dims) if size is None else size,
+                                 info.num_classes if num_classes is None else num_classes,
+                                 info.in_channels if in_channels is None else in_channels)
+
+
+@functools.lru_cache(maxsize=None)
+def _summarize_registered(name: str, framework: str, dims: int, size: int, num_classes: int,
+                          in_channels: int) -> Summary:
+    import zoo
+
+    kwargs = zoo.get(name).build_kwargs(dims, size, num_classes=num_classes, in_channels=in_channels)
     if framework == "torch":
         import torch_impl
 
@@ -584,8 +593,7 @@ def summarize_registered(name: str, framework: str = "torch", dims: int = 2, siz
         model = paddle_impl.build(name, **kwargs)
     else:
         raise ValueError(f"framework must be 'torch' or 'paddle', got {framework!r}")
-    channels = kwargs["in_channels"]
-    return summarize(model, (channels,) + (size,) * dims)
+    return summarize(model, (in_channels,) + (size,) * dims)
 
 
 def summarize_pair(name: str, dims: int = 2, size: int | None = None, num_classes: int | None = None,
@@ -616,7 +624,7 @@ def fmt_count(n: float, unit: str = "") -> str:
 
 
 def fmt_bytes(n: int) -> str:
-    return f"{n / 2 ** 20:.2f} MB"
+    return f"{n / 2 ** 20:.2f} MB" if n >= 2 ** 20 else f"{n / 2 ** 10:.2f} KB"
 
 
 _COLUMNS = (("layer", "<"), ("type", "<"), ("input", ">"), ("output", ">"), ("kernel", ">"), ("stride", ">"),
@@ -624,7 +632,7 @@ _COLUMNS = (("layer", "<"), ("type", "<"), ("input", ">"), ("output", ">"), ("ke
 
 
 def _cells(row: Row, other: Row | None) -> list[str]:
-    kind = row.type if other is None or row.cls == other.cls else f"{row.cls} / {other.cls}"
+    kind = row.cls if other is None or row.cls == other.cls else f"{row.cls} / {other.cls}"
     kernel = fmt_geometry(row.kernel) + (f" g{row.groups}" if row.groups and row.groups > 1 else "")
     mark = "" if other is None else ("" if row == other else "DIFFERS")
     return [row.name or "(model)", kind, fmt_shape(row.input), fmt_shape(row.output), kernel,
@@ -662,13 +670,17 @@ def format_table(first: Summary, second: Summary | None = None, title: str = "")
     return "\n".join(out)
 
 
+def _with_unit(n: int) -> str:
+    return f"{n:,} ({fmt_count(n)})" if n >= 1000 else f"{n:,}"
+
+
 def format_totals(first: Summary, second: Summary | None = None) -> str:
     summaries = [s for s in (first, second) if s is not None]
     items = [
         ("trainable params", lambda s: f"{s.trainable:,}"),
         ("non-trainable", lambda s: f"{s.non_trainable:,}"),
-        ("MACs", lambda s: f"{s.macs:,} ({fmt_count(s.macs)})"),
-        ("other ops", lambda s: f"{s.ops:,} ({fmt_count(s.ops)})"),
+        ("MACs", lambda s: _with_unit(s.macs)),
+        ("other ops", lambda s: _with_unit(s.ops)),
         ("parameter memory", lambda s: fmt_bytes(s.param_bytes)),
         ("activations (forward)", lambda s: f"{fmt_bytes(s.activation_bytes)} (x2 with backward: "
                                             f"{fmt_bytes(2 * s.activation_bytes)})"),
