@@ -73,7 +73,7 @@ def model_table(names: Iterable[str] | None = None, report: str | Path | None = 
                                                              for c in COLUMNS) + "|"]
     lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
     run = "`python -m parity all --json parity-report.json`"
-    status = (f"parity status from `{Path(report).name}`, written by {run}"
+    status = (f"parity status from `{Path(report).name}` (written by {run})"
               if report is not None and Path(report).exists()
               else f"parity status: not run yet ({run}, then regenerate)")
     lines += ["", "Parameters: trainable, at the default configuration. MACs: multiply-accumulates of the weight "

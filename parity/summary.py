@@ -260,7 +260,7 @@ def _lookup(module: Any, table: dict) -> Any:
 
 
 class _Torch:
-    name = "torch"
+    name, tensor = "torch", torch.Tensor
 
     @staticmethod
     def is_model(model: Any) -> bool:
@@ -320,18 +320,6 @@ class _Torch:
         return [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
 
     @staticmethod
-    def tensors(value: Any) -> list:
-        return _flatten(value, torch.Tensor)
-
-    @staticmethod
-    def shape(t) -> Shape:
-        return tuple(int(s) for s in t.shape)
-
-    @staticmethod
-    def nbytes(t) -> int:
-        return t.numel() * t.element_size()
-
-    @staticmethod
     def infer(model) -> tuple[int, int] | None:
         for m in model.modules():
             if isinstance(m, torch.nn.modules.conv._ConvNd):
@@ -354,7 +342,7 @@ class _Torch:
 
 
 class _Paddle:
-    name = "paddle"
+    name, tensor = "paddle", paddle.Tensor
 
     @staticmethod
     def is_model(model: Any) -> bool:
@@ -413,18 +401,6 @@ class _Paddle:
         return [m.register_forward_pre_hook(pre), m.register_forward_post_hook(post)]
 
     @staticmethod
-    def tensors(value: Any) -> list:
-        return _flatten(value, paddle.Tensor)
-
-    @staticmethod
-    def shape(t) -> Shape:
-        return tuple(int(s) for s in t.shape)
-
-    @staticmethod
-    def nbytes(t) -> int:
-        return math.prod(t.shape) * t.element_size()
-
-    @staticmethod
     def infer(model) -> tuple[int, int] | None:
         for m in model.sublayers(include_self=True):
             if isinstance(m, (paddle.nn.Conv1D, paddle.nn.Conv2D, paddle.nn.Conv3D)):
@@ -446,8 +422,13 @@ class _Paddle:
         return dtype
 
 
-def _batch(t: Any) -> int:
-    return int(t.shape[0]) or 1 if len(t.shape) else 1
+def _shape(t: Any) -> Shape:
+    return tuple(int(s) for s in t.shape)
+
+
+def _bytes_per_sample(t: Any) -> int:
+    batch = int(t.shape[0]) or 1 if len(t.shape) else 1
+    return math.prod(_shape(t)) * t.element_size() // batch
 
 
 def _flatten(value: Any, kind: type) -> list:
@@ -500,14 +481,14 @@ def summarize(model: Any, input_shape: Sequence[int] | None = None) -> Summary:
 
         def pre(layer, inputs, name=name):
             open_calls.setdefault(id(layer), []).append(len(entries))
-            ins = fw.tensors(inputs)
-            entries.append({"name": name, "layer": layer, "input": fw.shape(ins[0])[1:] if ins else None})
+            ins = _flatten(inputs, fw.tensor)
+            entries.append({"name": name, "layer": layer, "input": _shape(ins[0])[1:] if ins else None})
 
         def post(layer, inputs, output):
             entry = entries[open_calls[id(layer)].pop()]
-            outs = fw.tensors(output)
-            entry["output"] = fw.shape(outs[0])[1:] if outs else None
-            entry["out_bytes"] = sum(fw.nbytes(t) // _batch(t) for t in outs)
+            outs = _flatten(output, fw.tensor)
+            entry["output"] = _shape(outs[0])[1:] if outs else None
+            entry["out_bytes"] = sum(_bytes_per_sample(t) for t in outs)
 
         handles += fw.hooks(m, pre, post)
     try:
