@@ -3,18 +3,20 @@
 - ``compare_modules(torch_module, paddle_module, input_shape=...)`` compares any pair.
 - ``run_model(name, dims, dtype)`` builds a registered model on both sides and compares.
 - ``parity.weights`` converts state dicts both ways.
+- ``summarize(model, input_shape)`` gives per-layer shapes, parameters and MACs of either framework's model.
 """
 import warnings as _warnings
 
 _warnings.filterwarnings("ignore", message="No ccache found")  # printed by paddle's import
 
 from parity.compare import Check, Report, compare_modules, locate_divergence
+from parity.summary import Summary, summarize
 from parity.weights import (CheckpointError, WeightMismatchError, convert_state_dict, copy_paddle_to_torch,
                             copy_torch_to_paddle, load_checkpoint, load_paddle, load_torch, paddle_to_torch,
                             save_checkpoint, torch_to_paddle)
 
 __all__ = [
-    "Check", "CheckpointError", "Report", "WeightMismatchError", "compare_modules", "convert_state_dict",
+    "Check", "CheckpointError", "Report", "Summary", "WeightMismatchError", "compare_modules", "convert_state_dict",
     "load_checkpoint", "save_checkpoint", "copy_paddle_to_torch", "copy_torch_to_paddle",
-    "load_paddle", "load_torch", "locate_divergence", "paddle_to_torch", "torch_to_paddle",
+    "load_paddle", "load_torch", "locate_divergence", "paddle_to_torch", "summarize", "torch_to_paddle",
 ]
