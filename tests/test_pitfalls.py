@@ -329,3 +329,19 @@ def test_schedulers_agree_step_for_step():
     ]
     for make_t, p_sched in pairs:
         np.testing.assert_allclose(paddle_lrs(p_sched), torch_lrs(make_t), rtol=1e-9)
+
+
+def test_paddle_batchnorm_kernel_rounds_epsilon_to_float32():
+    """In float64, paddle's batch_norm kernel uses float32(eps): 1e-3 becomes 1.00000005e-3,
+    which moves outputs by ~2.4e-8 relative when the variance is small. paddle_impl's
+    BatchNorm normalises float64 input with explicit ops and the exact epsilon."""
+    x = rng(4, 3, 5, 5) * 1e-3
+    mean, var = np.zeros(3), np.full(3, 1e-6)
+    exact = x / np.sqrt(var.reshape(1, 3, 1, 1) + 1e-3)
+    t = torch.nn.functional.batch_norm(torch.from_numpy(x), torch.from_numpy(mean), torch.from_numpy(var), eps=1e-3)
+    p = paddle.nn.functional.batch_norm(paddle.to_tensor(x), paddle.to_tensor(mean), paddle.to_tensor(var),
+                                        training=False, epsilon=1e-3)
+    np.testing.assert_allclose(t.numpy(), exact, rtol=1e-14)
+    rounded = x / np.sqrt(var.reshape(1, 3, 1, 1) + float(np.float32(1e-3)))
+    np.testing.assert_allclose(p.numpy(), rounded, rtol=1e-14)
+    assert np.abs(p.numpy() - exact).max() / np.abs(exact).max() > 1e-8
