@@ -6,6 +6,8 @@ paddle: ``paddle.jit.save`` then ``paddle2onnx.export`` with ``optimize_tool='No
 That skips the Polygraphy constant folding that ``paddle.onnx.export`` runs (and which
 may try to pip-install onnx_graphsurgeon), so export never reaches for the network.
 paddle2onnx calls ``sys.exit`` on a conversion error; that is caught and reported.
+Every paddle export then goes through ``repair_lrn_pad_constants`` (a paddle2onnx 2.1.0
+bug, see there); what it repairs is named in the check's detail.
 
 onnxruntime has no float64 Conv kernel, so ONNX checks always run in float32.
 """
@@ -19,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 import paddle
 import torch
@@ -71,6 +74,64 @@ def export_torch(model: torch.nn.Module, x: np.ndarray, path: str | Path, opset:
                                   f"dynamo: {exc}") from exc
 
 
+# Ops that only move or relabel data: the LRN pattern is traced through them.
+_SHAPE_OPS = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze"})
+
+
+def repair_lrn_pad_constants(model: onnx.ModelProto) -> int:
+    """Set to 0 the pad value of every Pad that paddle's LocalResponseNorm exported; returns how many.
+
+    paddle2onnx 2.1.0 never reads the pad value of paddle's ``pad3d`` op: paddle 3's
+    program calls the attribute ``pad_value``, the converter asks for ``value`` and
+    leaves its float uninitialised. The Pad node's ``constant_value`` input is then
+    whatever was in memory (seen: 4.5e21, 1.7e19, NaN, 1e-43, 0), and onnxruntime's
+    output changes from one export to the next.
+
+    paddle's LocalResponseNorm squares its input (``Mul(a, a)``), pads the channel axis
+    with 0 and averages over ``size`` channels. A constant-mode Pad whose data comes
+    from such a Mul, and whose output reaches an AveragePool, through ``_SHAPE_OPS``
+    only, is that pattern, and its pad value is known to be 0. Any other constant Pad
+    keeps its value, which this cannot know: the comparison with eager output shows it.
+    """
+    producer = {out: node for node in model.graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def squares_a_tensor(name: str) -> bool:
+        node = producer.get(name)
+        while node is not None and node.op_type in _SHAPE_OPS:
+            node = producer.get(node.input[0])
+        return node is not None and node.op_type == "Mul" and node.input[0] == node.input[1]
+
+    def feeds_average_pool(name: str) -> bool:
+        nodes = consumers.get(name, [])
+        while len(nodes) == 1 and nodes[0].op_type in _SHAPE_OPS:
+            nodes = consumers.get(nodes[0].output[0], [])
+        return len(nodes) == 1 and nodes[0].op_type == "AveragePool"
+
+    repaired = 0
+    for i, node in enumerate(model.graph.node):
+        mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
+        if node.op_type != "Pad" or mode != "constant":
+            continue
+        if not (squares_a_tensor(node.input[0]) and feeds_average_pool(node.output[0])):
+            continue
+        value_attr = next((a for a in node.attribute if a.name == "value"), None)
+        if value_attr is not None:  # opset < 11 carries the value as an attribute
+            value_attr.f = 0.0
+        else:
+            zero = onnx.numpy_helper.from_array(np.zeros((), dtype=np.float32), name=f"lrn_pad_zero_{i}")
+            model.graph.initializer.append(zero)
+            if len(node.input) > 2:
+                node.input[2] = zero.name
+            else:
+                node.input.append(zero.name)
+        repaired += 1
+    return repaired
+
+
 def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset: int = DEFAULT_OPSET) -> str:
     """Export ``layer`` (float32, eval) for a fixed input shape via jit.save and paddle2onnx."""
     import paddle2onnx
@@ -96,6 +157,11 @@ def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset
             raise OnnxExportError(f"paddle2onnx failed: {exc}: {''.join(log)[-800:]}") from exc
     if not os.path.exists(path):
         raise OnnxExportError(f"paddle2onnx wrote no file: {''.join(log)[-800:]}")
+    model = onnx.load(str(path))
+    repaired = repair_lrn_pad_constants(model)
+    if repaired:
+        onnx.save(model, str(path))
+        return f"paddle.jit.save + paddle2onnx (pad value of {repaired} LRN Pad node(s) set to 0)"
     return "paddle.jit.save + paddle2onnx"
 
 
