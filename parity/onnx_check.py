@@ -187,9 +187,11 @@ def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[l
                               "upsampling adaptive pool(s); cannot match them to repair them")
     for (index, node), (before, after) in reversed(list(zip(nodes, sizes))):
         kernel = next(list(a.ints) for a in node.attribute if a.name == "kernel_shape")
+        strides = next(list(a.ints) for a in node.attribute if a.name == "strides")
         rank = len(kernel)
         before, after = [1] * (rank - len(before)) + before, [1] * (rank - len(after)) + after
-        if rank > 2 or any(k != i for k, i in zip(kernel, before) if k > i):
+        # paddle2onnx's kernel is in - (out - 1) * stride: the whole input on a stride-0 axis.
+        if rank > 2 or any(s == 0 and k != i for s, k, i in zip(strides, kernel, before)):
             raise OnnxExportError(f"stride-0 AveragePool {node.name} (kernel {kernel}) does not fit an adaptive "
                                   f"pool from {before} to {after}")
         new_nodes, current = [], node.input[0]
