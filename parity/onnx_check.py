@@ -6,6 +6,9 @@ paddle: ``paddle.jit.save`` then ``paddle2onnx.export`` with ``optimize_tool='No
 That skips the Polygraphy constant folding that ``paddle.onnx.export`` runs (and which
 may try to pip-install onnx_graphsurgeon), so export never reaches for the network.
 paddle2onnx calls ``sys.exit`` on a conversion error; that is caught and reported.
+Every paddle export then goes through two repairs of paddle2onnx 2.1.0 bugs,
+``repair_lrn_pad_constants`` and ``repair_upsampling_adaptive_pools`` (see each); what
+they repair is named in the check's detail.
 
 onnxruntime has no float64 Conv kernel, so ONNX checks always run in float32.
 """
@@ -19,6 +22,8 @@ from typing import Iterator
 
 import numpy as np
 import onnx
+import onnx.helper
+import onnx.numpy_helper
 import onnxruntime as ort
 import paddle
 import torch
@@ -77,11 +82,149 @@ def export_torch(model: torch.nn.Module, x: np.ndarray, path: str | Path, opset:
                                   f"dynamo: {exc}") from exc
 
 
+# Ops that only move or relabel data: the LRN pattern is traced through them.
+_SHAPE_OPS = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze"})
+
+
+def repair_lrn_pad_constants(model: onnx.ModelProto) -> int:
+    """Set to 0 the pad value of every Pad that paddle's LocalResponseNorm exported; returns how many.
+
+    paddle2onnx 2.1.0 never reads the pad value of paddle's ``pad3d`` op: paddle 3's
+    program calls the attribute ``pad_value``, the converter asks for ``value`` and
+    leaves its float uninitialised. The Pad node's ``constant_value`` input is then
+    whatever was in memory (seen: 4.5e21, 1.7e19, NaN, 1e-43, 0), and onnxruntime's
+    output changes from one export to the next.
+
+    paddle's LocalResponseNorm squares its input (``Mul(a, a)``), pads the channel axis
+    with 0 and averages over ``size`` channels. A constant-mode Pad whose data comes
+    from such a Mul, and whose output reaches an AveragePool, through ``_SHAPE_OPS``
+    only, is that pattern, and its pad value is known to be 0. Any other constant Pad
+    keeps its value, which this cannot know: the comparison with eager output shows it.
+    """
+    producer = {out: node for node in model.graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def squares_a_tensor(name: str) -> bool:
+        node = producer.get(name)
+        while node is not None and node.op_type in _SHAPE_OPS:
+            node = producer.get(node.input[0])
+        return node is not None and node.op_type == "Mul" and node.input[0] == node.input[1]
+
+    def feeds_average_pool(name: str) -> bool:
+        nodes = consumers.get(name, [])
+        while len(nodes) == 1 and nodes[0].op_type in _SHAPE_OPS:
+            nodes = consumers.get(nodes[0].output[0], [])
+        return len(nodes) == 1 and nodes[0].op_type == "AveragePool"
+
+    repaired = 0
+    for i, node in enumerate(model.graph.node):
+        mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
+        if node.op_type != "Pad" or mode != "constant":
+            continue
+        if not (squares_a_tensor(node.input[0]) and feeds_average_pool(node.output[0])):
+            continue
+        value_attr = next((a for a in node.attribute if a.name == "value"), None)
+        if value_attr is not None:  # opset < 11 carries the value as an attribute
+            value_attr.f = 0.0
+        else:
+            zero = onnx.numpy_helper.from_array(np.zeros((), dtype=np.float32), name=f"lrn_pad_zero_{i}")
+            model.graph.initializer.append(zero)
+            if len(node.input) > 2:
+                node.input[2] = zero.name
+            else:
+                node.input.append(zero.name)
+        repaired += 1
+    return repaired
+
+
+def _upsampling_adaptive_pools(layer: paddle.nn.Layer, x: np.ndarray) -> list[tuple[list[int], list[int]]]:
+    """(input spatial shape, output spatial shape) of every adaptive average pool sublayer of
+    ``layer`` that makes a map larger than its input on ``x``, in execution order."""
+    kinds = (paddle.nn.AdaptiveAvgPool1D, paddle.nn.AdaptiveAvgPool2D)
+    found: list[tuple[list[int], list[int]]] = []
+
+    def hook(_layer, inputs, output):
+        before, after = list(inputs[0].shape[2:]), list(output.shape[2:])
+        if any(o > i for i, o in zip(before, after)):
+            found.append((before, after))
+
+    handles = [m.register_forward_post_hook(hook) for m in layer.sublayers() if isinstance(m, kinds)]
+    if handles:
+        try:
+            with paddle.no_grad():
+                layer(paddle.to_tensor(np.asarray(x, dtype=np.float32)))
+        finally:
+            for h in handles:
+                h.remove()
+    return found
+
+
+def _adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
+    """The [n_out, n_in] matrix of an adaptive average pool: row i averages
+    ``floor(i*n_in/n_out) .. ceil((i+1)*n_in/n_out)``, torch's and paddle's bins."""
+    bins = np.zeros((n_out, n_in), dtype=np.float32)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        bins[i, start:end] = 1.0 / (end - start)
+    return bins
+
+
+def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[list[int], list[int]]]) -> int:
+    """Rewrite the AveragePool nodes that paddle2onnx 2.1.0 emits with stride 0 as MatMuls; returns how many.
+
+    paddle2onnx maps an adaptive average pool to AveragePool with stride ``in // out``,
+    which is 0 when the output is larger than the input (VGG's 7x7 pool on the 1x1 maps
+    of a 32x32 input). onnx shape inference then divides by zero: its own checker, and
+    onnx.checker here, kill the process with SIGFPE. The export must therefore run with
+    paddle2onnx's checker off; onnx.checker runs on the repaired file in ``run_onnx``.
+
+    An adaptive average pool is linear and separable: along each spatial axis it is the
+    matrix of ``_adaptive_bins``. The node becomes ``A_h @ x @ A_w^T`` (an identity
+    axis is skipped). ``sizes`` are the pools' (input, output) spatial shapes recorded in
+    eager mode, matched to the stride-0 nodes in graph order, which is execution order.
+    """
+    nodes = [(i, n) for i, n in enumerate(model.graph.node) if n.op_type == "AveragePool"
+             and 0 in next((list(a.ints) for a in n.attribute if a.name == "strides"), [])]
+    if len(nodes) != len(sizes):
+        raise OnnxExportError(f"paddle2onnx wrote {len(nodes)} stride-0 AveragePool node(s) for {len(sizes)} "
+                              "upsampling adaptive pool(s); cannot match them to repair them")
+    for (index, node), (before, after) in reversed(list(zip(nodes, sizes))):
+        kernel = next(list(a.ints) for a in node.attribute if a.name == "kernel_shape")
+        strides = next(list(a.ints) for a in node.attribute if a.name == "strides")
+        rank = len(kernel)
+        before, after = [1] * (rank - len(before)) + before, [1] * (rank - len(after)) + after
+        # paddle2onnx's kernel is in - (out - 1) * stride: the whole input on a stride-0 axis.
+        if rank > 2 or any(s == 0 and k != i for s, k, i in zip(strides, kernel, before)):
+            raise OnnxExportError(f"stride-0 AveragePool {node.name} (kernel {kernel}) does not fit an adaptive "
+                                  f"pool from {before} to {after}")
+        new_nodes, current = [], node.input[0]
+        for axis, (n_in, n_out) in enumerate(zip(before, after)):
+            if n_in == n_out:
+                continue
+            last = axis == rank - 1
+            matrix = _adaptive_bins(n_in, n_out)
+            weight = onnx.numpy_helper.from_array(matrix.T if last else matrix, name=f"{node.name}_bins_{axis}")
+            model.graph.initializer.append(weight)
+            out = f"{node.name}_axis_{axis}"
+            new_nodes.append(onnx.helper.make_node(
+                "MatMul", [current, weight.name] if last else [weight.name, current], [out], name=out))
+            current = out
+        new_nodes[-1].output[0] = node.output[0]
+        del model.graph.node[index]
+        for offset, new in enumerate(new_nodes):
+            model.graph.node.insert(index + offset, new)
+    return len(nodes)
+
+
 def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset: int = DEFAULT_OPSET) -> str:
     """Export ``layer`` (float32, eval) for a fixed input shape via jit.save and paddle2onnx."""
     import paddle2onnx
 
     layer.eval()
+    upsampling = _upsampling_adaptive_pools(layer, x)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "model")
         spec = [paddle.static.InputSpec(list(x.shape), "float32", "x")]
@@ -95,13 +238,22 @@ def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset
         try:
             with _captured_fds() as log:
                 paddle2onnx.export(model_file, prefix + ".pdiparams", str(path), opset_version=opset,
-                                   enable_onnx_checker=True, optimize_tool="None", verbose=False)
+                                   enable_onnx_checker=not upsampling, optimize_tool="None", verbose=False)
         except SystemExit as exc:  # paddle2onnx exits the process on a conversion error
             raise OnnxExportError(f"paddle2onnx exited ({exc.code}): {''.join(log)[-800:]}") from None
         except Exception as exc:
             raise OnnxExportError(f"paddle2onnx failed: {exc}: {''.join(log)[-800:]}") from exc
     if not os.path.exists(path):
         raise OnnxExportError(f"paddle2onnx wrote no file: {''.join(log)[-800:]}")
+    model = onnx.load(str(path))
+    repairs = []
+    if (n := repair_lrn_pad_constants(model)):
+        repairs.append(f"pad value of {n} LRN Pad node(s) set to 0")
+    if upsampling and (n := repair_upsampling_adaptive_pools(model, upsampling)):
+        repairs.append(f"{n} stride-0 AveragePool node(s) of upsampling adaptive pools rewritten as MatMul")
+    if repairs:
+        onnx.save(model, str(path))
+        return f"paddle.jit.save + paddle2onnx (repaired: {'; '.join(repairs)})"
     return "paddle.jit.save + paddle2onnx"
 
 
