@@ -109,22 +109,24 @@ class Arrays:
     Inputs too large to hold resized stay numpy and are resized batch by batch.
     """
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, device: str) -> None:
         x_train, x_test, self.transform = plan.arrays()
-        self.x_train = x_train if self.transform else paddle.to_tensor(x_train)
-        self.x_test = x_test if self.transform else paddle.to_tensor(x_test)
-        self.y_train = paddle.to_tensor(plan.dataset.y_train)
-        self.y_test = paddle.to_tensor(plan.dataset.y_test)
+        self.device = device
+        self.x_train = x_train if self.transform else paddle.to_tensor(x_train, place=device)
+        self.x_test = x_test if self.transform else paddle.to_tensor(x_test, place=device)
+        self.y_train = paddle.to_tensor(plan.dataset.y_train, place=device)
+        self.y_test = paddle.to_tensor(plan.dataset.y_test, place=device)
 
     def _inputs(self, x: Any, rows: np.ndarray | slice) -> paddle.Tensor:
         if self.transform is not None:
-            return paddle.to_tensor(self.transform(x[rows]))
+            return paddle.to_tensor(self.transform(x[rows]), place=self.device)
         if isinstance(rows, slice):
             return x[rows]
-        return paddle.index_select(x, paddle.to_tensor(rows))
+        return paddle.index_select(x, paddle.to_tensor(rows, place=self.device))
 
     def train_batch(self, rows: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
-        return self._inputs(self.x_train, rows), paddle.index_select(self.y_train, paddle.to_tensor(rows))
+        return self._inputs(self.x_train, rows), paddle.index_select(self.y_train,
+                                                                      paddle.to_tensor(rows, place=self.device))
 
     def test_batches(self) -> Iterator[tuple[paddle.Tensor, paddle.Tensor]]:
         for i in range(0, len(self.y_test), training.EVAL_BATCH):
@@ -273,8 +275,8 @@ def init_from(plan: Plan, model: nn.Layer, where: str) -> None:
     weights.load_paddle(model, weights.torch_to_paddle(state, model, context), context)
 
 
-def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any) -> tuple[int, RunLog]:
-    """Model, optimizer and scheduler state of the run in ``--out``; (finished epochs, log)."""
+def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any) -> dict[str, Any]:
+    """Load the model, optimizer and scheduler state of the run in ``--out``; returns its metadata."""
     path = plan.checkpoint
     if not path.is_file():
         raise CheckpointError(f"nothing to resume: {path} does not exist")
@@ -285,7 +287,7 @@ def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, s
     load_optimizer_state(model, optimizer, ckpt["optimizer_state"])
     if scheduler is not None:
         scheduler.set_state_dict(ckpt["scheduler_state"])
-    return int(meta["epoch"]), RunLog.from_dict(meta["log"])
+    return meta
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -296,24 +298,25 @@ def train(args: Any) -> training.Result:
     dist = init_distributed(device)
     plan = training.make_plan(args)
     model = build_model(plan, device)
-    params = count_params(model)
-    threads = args.threads or training.auto_threads(FRAMEWORK, params)
-    set_threads(threads)
-    return run(plan, model, params, threads, dist, device)
-
-
-def run(plan: Plan, model: nn.Layer, params: int, threads: int, dist: Dist, device: str) -> training.Result:
-    args = plan.args
     scheduler = make_scheduler(plan)
     optimizer = make_optimizer(plan, model, scheduler)
-    start, log = 0, RunLog()
+    meta = None
     if args.resume:
-        start, log = resume(plan, model, optimizer, scheduler)
+        meta = resume(plan, model, optimizer, scheduler)
     elif args.init_from:
         init_from(plan, model, args.init_from)
-    arrays = Arrays(plan)
+    plan.threads = training.choose_threads(plan, meta, count_params(model))
+    set_threads(plan.threads)
+    return run(plan, model, optimizer, scheduler, meta, dist, device)
+
+
+def run(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any, meta: dict | None,
+        dist: Dist, device: str) -> training.Result:
+    args = plan.args
+    start, log = training.progress_so_far(meta)
+    arrays = Arrays(plan, device)
     if dist.main:
-        print(training.header_line(plan, params, threads, dist.world), flush=True)
+        print(training.header_line(plan, count_params(model), dist.world), flush=True)
     if args.eval_only:
         acc = evaluate(model, arrays)
         if dist.main:
@@ -343,7 +346,7 @@ def run(plan: Plan, model: nn.Layer, params: int, threads: int, dist: Dist, devi
         if dist.main:
             print(stats.line(args.epochs), flush=True)
             save_checkpoint(plan, model, optimizer, scheduler, epoch, log)
-            log.write(plan.out, training.plot_title(plan))
+            log.write(plan.out, training.plot_title(plan), last=epoch == end)
     if dist.main:
         print(training.final_line(plan, log, max(start, end)), flush=True)
     return training.Result(log, test_acc, max(start, end), plan.checkpoint if dist.main else None, to_numpy(model))

@@ -232,8 +232,8 @@ def init_from(plan: Plan, model: nn.Module, where: str) -> None:
     weights.load_torch(model, weights.paddle_to_torch(state, model, context), context)
 
 
-def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> tuple[int, RunLog]:
-    """Model, optimizer and scheduler state of the run in ``--out``; (finished epochs, log)."""
+def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, Any]:
+    """Load the model, optimizer and scheduler state of the run in ``--out``; returns its metadata."""
     path = plan.checkpoint
     if not path.is_file():
         raise CheckpointError(f"nothing to resume: {path} does not exist")
@@ -244,7 +244,7 @@ def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, sched
     optimizer.load_state_dict(ckpt["optimizer_state"])
     if scheduler is not None:
         scheduler.load_state_dict(ckpt["scheduler_state"])
-    return int(meta["epoch"]), RunLog.from_dict(meta["log"])
+    return meta
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -255,28 +255,29 @@ def train(args: Any) -> training.Result:
     dist = init_distributed(device)
     plan = training.make_plan(args)
     model = build_model(plan, device)
-    params = count_params(model)
-    threads = args.threads or training.auto_threads(FRAMEWORK, params)
+    optimizer = make_optimizer(plan, model)
+    scheduler = make_scheduler(plan, optimizer)
+    meta = None
+    if args.resume:
+        meta = resume(plan, model, optimizer, scheduler)
+    elif args.init_from:
+        init_from(plan, model, args.init_from)
+    plan.threads = training.choose_threads(plan, meta, count_params(model))
     previous = torch.get_num_threads()
-    set_threads(threads)
+    set_threads(plan.threads)
     try:
-        return run(plan, model, params, threads, dist, device)
+        return run(plan, model, optimizer, scheduler, meta, dist, device)
     finally:
         set_threads(previous)  # a caller in the same process keeps its own setting
 
 
-def run(plan: Plan, model: nn.Module, params: int, threads: int, dist: Dist, device: torch.device) -> training.Result:
+def run(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, meta: dict | None,
+        dist: Dist, device: torch.device) -> training.Result:
     args = plan.args
-    optimizer = make_optimizer(plan, model)
-    scheduler = make_scheduler(plan, optimizer)
-    start, log = 0, RunLog()
-    if args.resume:
-        start, log = resume(plan, model, optimizer, scheduler)
-    elif args.init_from:
-        init_from(plan, model, args.init_from)
+    start, log = training.progress_so_far(meta)
     arrays = Arrays(plan, device)
     if dist.main:
-        print(training.header_line(plan, params, threads, dist.world), flush=True)
+        print(training.header_line(plan, count_params(model), dist.world), flush=True)
     if args.eval_only:
         acc = evaluate(model, arrays)
         if dist.main:
@@ -306,7 +307,7 @@ def run(plan: Plan, model: nn.Module, params: int, threads: int, dist: Dist, dev
         if dist.main:
             print(stats.line(args.epochs), flush=True)
             save_checkpoint(plan, model, optimizer, scheduler, epoch, log)
-            log.write(plan.out, training.plot_title(plan))
+            log.write(plan.out, training.plot_title(plan), last=epoch == end)
     if dist.main:
         print(training.final_line(plan, log, max(start, end)), flush=True)
     return training.Result(log, test_acc, max(start, end), plan.checkpoint if dist.main else None, to_numpy(model))
