@@ -1,0 +1,364 @@
+"""Train any model of the zoo with PaddlePaddle: ``python -m paddle_impl.train MODEL [flags]``.
+
+Mirrors torch_impl/train.py function for function. Everything that does not touch a
+tensor (flags, the data plan, batch order, printed lines, metrics files, checkpoint
+checks) lives in zoo/training.py, so both scripts take the same flags, see the same
+batches and print the same lines. Runs data-parallel under
+``python -m paddle.distributed.launch --nproc_per_node N -m paddle_impl.train ...``
+(DataParallel) where paddle has the collectives for the device (see docs/TRAINING.md).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import paddle
+import paddle.distributed as paddle_dist
+import paddle.nn.functional as F
+from paddle import nn
+
+import paddle_impl
+from zoo import training
+from zoo.training import CheckpointError, Plan, RunLog
+
+FRAMEWORK = "paddle"
+DTYPES = {"float32": "float32", "float64": "float64"}
+
+
+# --- processes, threads, model, optimizer ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a data-parallel run (rank 0 of 1 when run plainly)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> Dist:
+    """Join the process group paddle.distributed.launch describes in the environment."""
+    if int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) <= 1:
+        return Dist()
+    paddle_dist.init_parallel_env()
+    return Dist(paddle_dist.get_rank(), paddle_dist.get_world_size())
+
+
+def set_threads(threads: int) -> None:
+    paddle.base.core.set_num_threads(threads)
+
+
+def build_model(plan: Plan, device: str) -> nn.Layer:
+    paddle.set_device(device)
+    paddle.seed(plan.args.seed)
+    model = paddle_impl.build(plan.info.name, **plan.model_kwargs)
+    model.to(dtype=DTYPES[plan.args.dtype])
+    return model
+
+
+def count_params(model: nn.Layer) -> int:
+    # paddle lists BatchNorm statistics as parameters with stop_gradient=True: not counted
+    return sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
+
+
+def make_optimizer(plan: Plan, model: nn.Layer, scheduler: Any) -> paddle.optimizer.Optimizer:
+    a = plan.args
+    params = [p for p in model.parameters() if not p.stop_gradient]
+    rate = scheduler if scheduler is not None else a.lr
+    decay = a.weight_decay or None  # a float is L2 added to the gradient, as torch's weight_decay
+    if a.optimizer == "sgd":
+        return paddle.optimizer.SGD(learning_rate=rate, parameters=params, weight_decay=decay)
+    if a.optimizer == "momentum":
+        return paddle.optimizer.Momentum(learning_rate=rate, momentum=training.MOMENTUM, parameters=params,
+                                         weight_decay=decay)
+    beta1, beta2 = training.ADAM_BETAS
+    if a.optimizer == "adam":
+        return paddle.optimizer.Adam(learning_rate=rate, beta1=beta1, beta2=beta2, epsilon=training.ADAM_EPS,
+                                     parameters=params, weight_decay=decay)
+    return paddle.optimizer.AdamW(learning_rate=rate, beta1=beta1, beta2=beta2, epsilon=training.ADAM_EPS,
+                                  parameters=params, weight_decay=a.weight_decay)
+
+
+def make_scheduler(plan: Plan) -> Any:
+    # paddle's scheduler is the optimizer's learning_rate, so it is made first
+    a = plan.args
+    if a.scheduler == "step":
+        return paddle.optimizer.lr.StepDecay(learning_rate=a.lr, step_size=training.step_size(a.epochs),
+                                             gamma=training.STEP_GAMMA)
+    if a.scheduler == "cosine":
+        return paddle.optimizer.lr.CosineAnnealingDecay(learning_rate=a.lr, T_max=max(a.epochs, 1))
+    return None
+
+
+def current_lr(optimizer: paddle.optimizer.Optimizer) -> float:
+    return float(optimizer.get_lr())
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+class Arrays:
+    """The dataset held as tensors; a batch is an ``index_select`` of a slice of the shuffled order.
+
+    Inputs too large to hold resized stay numpy and are resized batch by batch.
+    """
+
+    def __init__(self, plan: Plan, device: str) -> None:
+        x_train, x_test, self.transform = plan.arrays()
+        self.device = device
+        self.x_train = x_train if self.transform else paddle.to_tensor(x_train, place=device)
+        self.x_test = x_test if self.transform else paddle.to_tensor(x_test, place=device)
+        self.y_train = paddle.to_tensor(plan.dataset.y_train, place=device)
+        self.y_test = paddle.to_tensor(plan.dataset.y_test, place=device)
+
+    def _inputs(self, x: Any, rows: np.ndarray | slice) -> paddle.Tensor:
+        if self.transform is not None:
+            return paddle.to_tensor(self.transform(x[rows]), place=self.device)
+        if isinstance(rows, slice):
+            return x[rows]
+        return paddle.index_select(x, paddle.to_tensor(rows, place=self.device))
+
+    def train_batch(self, rows: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
+        return self._inputs(self.x_train, rows), paddle.index_select(self.y_train,
+                                                                      paddle.to_tensor(rows, place=self.device))
+
+    def test_batches(self) -> Iterator[tuple[paddle.Tensor, paddle.Tensor]]:
+        for i in range(0, len(self.y_test), training.EVAL_BATCH):
+            rows = slice(i, i + training.EVAL_BATCH)
+            yield self._inputs(self.x_test, rows), self.y_test[rows]
+
+
+# --- one epoch, evaluation ------------------------------------------------------------------------
+
+def logits_and_loss(model: nn.Layer, x: paddle.Tensor, y: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """Cross-entropy; a tuple output is (logits, auxiliary logits...) as GoogLeNet/Inception return in training."""
+    out = model(x)
+    if isinstance(out, (tuple, list)):
+        aux = [o for o in out[1:] if o is not None]
+        return out[0], F.cross_entropy(out[0], y) + training.AUX_WEIGHT * sum(F.cross_entropy(o, y) for o in aux)
+    return out, F.cross_entropy(out, y)
+
+
+def train_epoch(model: nn.Layer, optimizer: paddle.optimizer.Optimizer, arrays: Arrays, batches: list[np.ndarray],
+                dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
+    """One pass over ``batches``: (per-step mean losses, correct predictions).
+
+    Losses and counts stay tensors until the epoch ends and are read once. Each process
+    takes its shard of every global batch; its loss is scaled by its share, so
+    DataParallel's gradient average equals the gradient of the global batch's mean loss.
+    """
+    model.train()
+    losses, correct = [], []
+    for batch in batches:
+        rows = training.shard(batch, dist.rank, dist.world)
+        x, y = arrays.train_batch(rows)
+        logits, loss = logits_and_loss(model, x, y)
+        if dist.world > 1:
+            loss = loss * (len(rows) / len(batch))
+        optimizer.clear_grad(set_to_zero=False)
+        (loss * dist.world if dist.world > 1 else loss).backward()
+        optimizer.step()
+        losses.append(loss.detach())
+        correct.append((logits.argmax(axis=1) == y).astype("int64").sum())
+        bar.update()
+    totals = paddle.concat([paddle.stack(losses).astype("float64"),
+                            paddle.stack(correct).sum().astype("float64").reshape([1])])
+    if dist.world > 1:
+        paddle_dist.all_reduce(totals)
+    totals = totals.numpy()
+    return totals[:-1], int(totals[-1])
+
+
+@paddle.no_grad()
+def evaluate(model: nn.Layer, arrays: Arrays) -> float:
+    model.eval()
+    correct = paddle.zeros([], dtype="int64")
+    for x, y in arrays.test_batches():
+        out = model(x)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        correct += (out.argmax(axis=1) == y).astype("int64").sum()
+    return int(correct) / len(arrays.y_test)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+def model_state(model: nn.Layer) -> dict[str, paddle.Tensor]:
+    return dict(model.state_dict())
+
+
+def optimizer_state(model: nn.Layer, optimizer: paddle.optimizer.Optimizer) -> dict[str, Any]:
+    """The optimizer state with its accumulators keyed by model key.
+
+    paddle names accumulators after the parameters' global names (``conv2d_3.w_0_moment1_0``),
+    which depend on how many layers the process built before; keyed as
+    ``features.c1.weight@moment1_0`` they load into any fresh process or model.
+    """
+    keys = {p.name: k for k, p in model.named_parameters()}
+    out = {}
+    for name, value in optimizer.state_dict().items():
+        owner = max((n for n in keys if name.startswith(n + "_")), key=len, default=None)
+        out[f"{keys[owner]}@{name[len(owner) + 1:]}" if owner else name] = value
+    return out
+
+
+def load_optimizer_state(model: nn.Layer, optimizer: paddle.optimizer.Optimizer, saved: dict[str, Any]) -> None:
+    """Load a state ``optimizer_state`` saved, renamed after this process's parameter names."""
+    names = {k: p.name for k, p in model.named_parameters()}
+    state = {}
+    for key, value in saved.items():
+        owner, sep, accumulator = key.partition("@")
+        if sep and owner not in names:
+            raise CheckpointError(f"the saved optimizer state names {owner!r}, which the model does not have")
+        state[f"{names[owner]}_{accumulator}" if sep else key] = value
+    optimizer.set_state_dict(state)
+
+
+def save_checkpoint(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any, epoch: int,
+                    log: RunLog) -> None:
+    ckpt = training.checkpoint_meta(plan, epoch, log)
+    ckpt["model_state"] = model_state(model)
+    ckpt["optimizer_state"] = optimizer_state(model, optimizer)
+    ckpt["scheduler_state"] = scheduler.state_dict() if scheduler is not None else None
+    training.atomic_write(plan.checkpoint, lambda tmp: paddle.save(ckpt, str(tmp)))
+
+
+def read_checkpoint(path: os.PathLike) -> dict[str, Any]:
+    try:
+        return paddle.load(str(path), return_numpy=True)
+    except Exception as e:  # paddle.load raises many types for a damaged or foreign file
+        raise CheckpointError(f"{path}: not a readable paddle checkpoint ({training.error_summary(e)})") from None
+
+
+def load_weights(model: nn.Layer, state: dict[str, Any], context: str) -> None:
+    """Strict load, every offending key listed; values cast to the model's dtype.
+
+    paddle's own set_state_dict skips unknown and mis-shaped keys without an error.
+    """
+    target = model.state_dict()
+    training.check_state({k: tuple(v.shape) for k, v in target.items()},
+                         {k: tuple(np.shape(v)) for k, v in state.items()}, context)
+    for key, tensor in target.items():
+        tensor.set_value(np.asarray(state[key]).astype(tensor.numpy().dtype))
+
+
+def read_foreign_checkpoint(path: os.PathLike) -> Any:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({training.error_summary(e)})") from None
+
+
+def init_from(plan: Plan, model: nn.Layer, where: str) -> None:
+    """Weights from a checkpoint or state dict of either framework."""
+    path = training.find_checkpoint(where, FRAMEWORK)
+    if training.checkpoint_framework(path) == FRAMEWORK:
+        meta, state = training.split_checkpoint(read_checkpoint(path), path)
+        training.check_model(meta, plan, path)
+        load_weights(model, state, str(path))
+        return
+    # A torch checkpoint. parity/weights.py holds the project's only torch<->paddle
+    # conversion, and parity is the one package allowed to import both frameworks, so it
+    # (and torch) are imported here, only when a run actually starts from torch weights.
+    from parity import weights
+
+    meta, state = training.split_checkpoint(read_foreign_checkpoint(path), path)
+    training.check_model(meta, plan, path)
+    context = f"{path} (torch) -> paddle {plan.info.name}"
+    weights.load_paddle(model, weights.torch_to_paddle(state, model, context), context)
+
+
+def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any) -> dict[str, Any]:
+    """Load the model, optimizer and scheduler state of the run in ``--out``; returns its metadata."""
+    path = plan.checkpoint
+    if not path.is_file():
+        raise CheckpointError(f"nothing to resume: {path} does not exist")
+    ckpt = read_checkpoint(path)
+    meta, state = training.split_checkpoint(ckpt, path)
+    training.check_resume(meta, plan, path)
+    load_weights(model, state, str(path))
+    load_optimizer_state(model, optimizer, ckpt["optimizer_state"])
+    if scheduler is not None:
+        scheduler.set_state_dict(ckpt["scheduler_state"])
+    return meta
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+def train(args: Any) -> training.Result:
+    """Run the training (or evaluation) ``args`` describe; see ``python -m paddle_impl.train -h``."""
+    device = args.device
+    dist = init_distributed(device)
+    plan = training.make_plan(args)
+    model = build_model(plan, device)
+    scheduler = make_scheduler(plan)
+    optimizer = make_optimizer(plan, model, scheduler)
+    meta = None
+    if args.resume:
+        meta = resume(plan, model, optimizer, scheduler)
+    elif args.init_from:
+        init_from(plan, model, args.init_from)
+    plan.threads = training.choose_threads(plan, meta, count_params(model))
+    set_threads(plan.threads)
+    return run(plan, model, optimizer, scheduler, meta, dist, device)
+
+
+def run(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any, meta: dict | None,
+        dist: Dist, device: str) -> training.Result:
+    args = plan.args
+    start, log = training.progress_so_far(meta)
+    arrays = Arrays(plan, device)
+    if dist.main:
+        print(training.header_line(plan, count_params(model), dist.world), flush=True)
+    if args.eval_only:
+        acc = evaluate(model, arrays)
+        if dist.main:
+            print(training.eval_line(plan, acc), flush=True)
+        return training.Result(log, acc, start, None, to_numpy(model))
+    net = model
+    if dist.world > 1:
+        net = paddle.DataParallel(model)
+    end = min(args.epochs, args.stop_after or args.epochs)
+    if dist.main and start == 0 and args.epochs == 0:
+        save_checkpoint(plan, model, optimizer, scheduler, 0, log)  # the initial weights, for --init-from
+    test_acc = log.epochs[-1].test_acc if log.epochs else float("nan")
+    for epoch in range(start + 1, end + 1):
+        paddle.seed(training.epoch_seed(args.seed, epoch))
+        batches = training.usable_batches(len(arrays.y_train), args.batch_size, args.seed, epoch, dist.world)
+        lr = current_lr(optimizer)
+        bar = training.progress(len(batches), f"epoch {epoch}/{args.epochs}", dist.main)
+        t0 = time.perf_counter()
+        step_losses, correct = train_epoch(net, optimizer, arrays, batches, dist, bar)
+        seconds = time.perf_counter() - t0
+        bar.close()
+        test_acc = evaluate(model, arrays)
+        if scheduler is not None:
+            scheduler.step()
+        stats = training.epoch_stats(epoch, batches, step_losses, correct, test_acc, lr, seconds)
+        log.add(stats, step_losses)
+        if dist.main:
+            print(stats.line(args.epochs), flush=True)
+            save_checkpoint(plan, model, optimizer, scheduler, epoch, log)
+            log.write(plan.out, training.plot_title(plan), last=epoch == end)
+    if dist.main:
+        print(training.final_line(plan, log, max(start, end)), flush=True)
+    return training.Result(log, test_acc, max(start, end), plan.checkpoint if dist.main else None, to_numpy(model))
+
+
+def to_numpy(model: nn.Layer) -> dict[str, np.ndarray]:
+    return {k: v.numpy() for k, v in model_state(model).items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return training.run_cli(lambda: train(training.parse_args(FRAMEWORK, argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""What ``python -m torch_impl.train`` and ``python -m paddle_impl.train`` share, framework-free.
+
+The two scripts differ only where the frameworks do (tensors, optimizers, checkpoint
+files). Everything a user sees or a run depends on is decided here, once: the flags,
+the data plan (dataset, dims, input size and resizing), the batch order, the seeds, the
+printed lines, ``metrics.csv``/``steps.csv``, the plot, checkpoint metadata and its
+checks, atomic writes, and the CLI's error handling. So the two scripts take the same
+flags, print the same lines and see the same batches by construction.
+
+stdlib and numpy only at import; tqdm and matplotlib are imported where they are used.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from zoo import data, models
+
+CHECKPOINT_FORMAT = "cnn-zoo-train/1"
+CHECKPOINT_SUFFIX = {"torch": ".pt", "paddle": ".pdparams"}
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULERS = ("none", "step", "cosine")
+# Chosen so that the default run (lenet5_original, mnist5k, 10 epochs, batch 128) clears 95%
+# with a margin: Adam 2e-3 gave 96.0-96.4% over seeds where 1e-3 at batch 64 gave 95.5%.
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.02, "adam": 2e-3, "adamw": 2e-3}
+DEFAULT_BATCH = 128
+DEFAULT_WEIGHT_DECAY = {"sgd": 0.0, "momentum": 0.0, "adam": 0.0, "adamw": 0.01}  # adamw: both frameworks' default
+MOMENTUM = 0.9
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+STEP_GAMMA = 0.1  # --scheduler step: the rate drops tenfold after each third of the epochs
+AUX_WEIGHT = 0.3  # weight of auxiliary classifier losses (GoogLeNet-style outputs), as in the GoogLeNet paper
+EVAL_BATCH = 500
+PLOT_EVERY_SECONDS = 60.0
+# Inputs resized up front when train + test fit in this many bytes; otherwise batch by batch.
+RESIZE_UPFRONT_BYTES = 1 << 30
+
+SIZE_RULE = """\
+input size: a network whose classifier is sized for one input gets exactly that
+(LeNet-5 32x32, lenet5_d2l 28x28; 1D: the same length). Any other network trains at
+--size if given, else at the data's own size raised to the smallest input the
+architecture allows (as d2l trains AlexNet/VGG on Fashion-MNIST below 224; pass
+--size 224 for the paper's size). A target at most 4 pixels larger than the data is
+reached by centred padding with the blank value (LeCun et al. put the 28x28 digits in a
+32x32 field); anything else by linear interpolation, antialiased when shrinking.
+Resized data is held in memory when it fits in 1 GiB, else resized batch by batch."""
+
+
+class UsageError(ValueError):
+    """Flags that do not fit together (or do not fit the data)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, or for another model or run."""
+
+
+# --- flags ---------------------------------------------------------------------------------
+
+def build_parser(framework: str) -> argparse.ArgumentParser:
+    other = "paddle" if framework == "torch" else "torch"
+    p = argparse.ArgumentParser(
+        prog=f"python -m {framework}_impl.train",
+        description=f"Train a model of the zoo with {framework}. python -m {other}_impl.train takes the same flags, "
+                    "sees the same batches and prints the same lines.",
+        epilog=SIZE_RULE + "\n\ndatasets:\n" + "\n".join(f"  {d.name:<14}{d.description}" for d in data.DATASETS.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a registered model name, e.g. lenet5_original, lenet5, lenet_bn")
+    p.add_argument("--dataset", default=None,
+                   help=f"one of {', '.join(data.DATASETS)} (default: {data.DEFAULT[2]} for --dims 2, "
+                        f"{data.DEFAULT[1]} for --dims 1)")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files (mnist, fashion-mnist, cifar10); "
+                   "when given, the only place looked at")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (0 saves the initial weights and stops)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="global batch size (split across processes)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                   help=f"momentum is SGD with momentum {MOMENTUM} (paddle: Momentum)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="L2 added to the gradient (sgd, momentum, adam); decoupled for adamw (default 0; adamw 0.01)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="none",
+                   help="per-epoch learning-rate schedule: step (x0.1 after each third) or cosine (to 0)")
+    p.add_argument("--seed", type=int, default=0, help="initial weights, batch order and dropout")
+    p.add_argument("--dims", type=int, choices=(1, 2), default=None, help="2: Conv2d on images, 1: Conv1d on series "
+                   "(default: the dataset's)")
+    p.add_argument("--size", type=int, default=None, help="input side/length for networks that accept several")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--out", default=None, help="output folder (default runs/MODEL-DATASET-FRAMEWORK)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="initial weights from a checkpoint of either framework (converted on load), or a plain "
+                        "state dict (.pt/.pth or .pdparams)")
+    p.add_argument("--eval-only", action="store_true", help="only evaluate the --init-from (or --resume) weights")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="use only N training and N test examples")
+    p.add_argument("--stop-after", type=int, default=None, metavar="E",
+                   help="end this invocation after epoch E, as an interruption would (continue with --resume)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: by model size and machine load; a resumed run keeps its own)")
+    p.add_argument("--device", default="cpu", help="cpu, or a GPU such as cuda:0 (torch) / gpu:0 (paddle)")
+    return p
+
+
+def parse_args(framework: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser(framework)
+    args = parser.parse_args(argv)
+    for flag, value, low in (("--epochs", args.epochs, 0), ("--batch-size", args.batch_size, 1),
+                             ("--threads", args.threads, 0), ("--limit", args.limit, 1),
+                             ("--stop-after", args.stop_after, 1), ("--size", args.size, 1)):
+        if value is not None and value < low:
+            parser.error(f"{flag} must be at least {low}, got {value}")
+    if args.lr is not None and not args.lr > 0:
+        parser.error(f"--lr must be positive, got {args.lr}")
+    if args.weight_decay is not None and args.weight_decay < 0:
+        parser.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    if args.resume and args.init_from:
+        parser.error("--resume continues a run with its own weights; it does not take --init-from")
+    if args.eval_only and not (args.init_from or args.resume):
+        parser.error("--eval-only needs weights: --init-from CKPT or --resume")
+    args.framework = framework
+    args.lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    args.weight_decay = DEFAULT_WEIGHT_DECAY[args.optimizer] if args.weight_decay is None else args.weight_decay
+    return args
+
+
+# --- the data plan ------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """A run resolved before any framework object exists: model, data, sizes, files."""
+
+    args: argparse.Namespace
+    info: models.ModelInfo
+    dataset: data.Dataset
+    dims: int
+    size: int
+    model_kwargs: dict[str, Any]
+    resize: data.Resize
+    out: Path
+    threads: int = 0  # decided once the model exists (choose_threads)
+
+    @property
+    def framework(self) -> str:
+        return self.args.framework
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / f"checkpoint{CHECKPOINT_SUFFIX[self.framework]}"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.dataset.channels, *self.resize.target)
+
+    @property
+    def resize_upfront(self) -> bool:
+        n = len(self.dataset.y_train) + len(self.dataset.y_test)
+        itemsize = 8 if self.args.dtype == "float64" else 4
+        return self.resize.nbytes(n, self.dataset.channels, itemsize) <= RESIZE_UPFRONT_BYTES
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
+        """(x_train, x_test, per-batch transform or None), in the run's dtype."""
+        ds, dtype = self.dataset, np.dtype(self.args.dtype)
+        if self.resize_upfront:
+            return self.resize(ds.x_train).astype(dtype), self.resize(ds.x_test).astype(dtype), None
+        return ds.x_train, ds.x_test, lambda x: self.resize(x).astype(dtype)
+
+    def settings(self) -> dict[str, Any]:
+        """What a resumed run must share with the run it continues."""
+        a = self.args
+        return dict(dataset=self.dataset.name, dims=self.dims, size=self.size, dtype=a.dtype, batch_size=a.batch_size,
+                    optimizer=a.optimizer, lr=a.lr, weight_decay=a.weight_decay, scheduler=a.scheduler, seed=a.seed,
+                    limit=a.limit, epochs=a.epochs)
+
+
+def resolve_dataset(args: argparse.Namespace) -> tuple[data.DatasetInfo, int]:
+    """The dataset entry and dims, with a clear error when they do not fit each other."""
+    if args.dataset is None:
+        entry = data.info(data.DEFAULT[args.dims or 2])
+    else:
+        entry = data.info(args.dataset)
+    dims = args.dims or entry.dims
+    if dims != entry.dims:
+        kind = {1: "1D series [N, C, L]", 2: "2D images [N, C, H, W]"}
+        fits = ", ".join(d.name for d in data.DATASETS.values() if d.dims == dims)
+        raise UsageError(f"--dims {dims} builds the Conv{dims}d model, but --dataset {entry.name} holds "
+                         f"{kind[entry.dims]}; use a {dims}D dataset ({fits}) or --dims {entry.dims}")
+    return entry, dims
+
+
+def make_plan(args: argparse.Namespace, out: str | None = None) -> Plan:
+    try:
+        info = models.get(args.model)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    entry, dims = resolve_dataset(args)
+    ds = data.load(entry.name, args.data_dir).limit(args.limit)
+    native = ds.size[-1]
+    size = data.input_size(model_size=info.default_size(dims), min_size=info.min_size, fixed=info.fixed_size,
+                           data_size=native, requested=args.size, model=info.name)
+    kwargs = info.build_kwargs(dims, size, num_classes=ds.num_classes, in_channels=ds.channels)
+    resize = data.Resize(ds.size, (size,) * dims, ds.background)
+    folder = Path(out or args.out or f"runs/{info.name}-{ds.name}-{args.framework}")
+    return Plan(args, info, ds, dims, size, kwargs, resize, folder)
+
+
+# --- batches, seeds, threads ----------------------------------------------------------------
+
+def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The global batches of one epoch: a seeded permutation cut into slices (the last may be short).
+
+    Both frameworks, and every process of a distributed run, compute the same list.
+    """
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def usable_batches(n: int, batch_size: int, seed: int, epoch: int, world: int = 1) -> list[np.ndarray]:
+    """``batch_order`` without global batches too small to give every process an example."""
+    return [b for b in batch_order(n, batch_size, seed, epoch) if len(b) >= world]
+
+
+def step_size(epochs: int) -> int:
+    """Epochs between the drops of ``--scheduler step``: a third of the run."""
+    return max(1, math.ceil(epochs / 3))
+
+
+def shard(batch: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This process's contiguous part of a global batch (sizes differ by at most one)."""
+    return np.array_split(batch, world)[rank]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The framework RNG seed for one epoch (dropout masks): fixed per epoch, so a resumed run
+    draws what an uninterrupted one would, with no generator state in the checkpoint."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_threads(framework: str, params: int) -> int:
+    """Threads for ``--threads 0``, from measurements on a 2-core CPU (docs/TRAINING.md).
+
+    - A machine already busier than it has cores gets one thread: OpenMP threads that
+      wait for a descheduled sibling made LeNet 8x slower with 2 threads than with 1.
+    - paddle: one thread for LeNet-sized nets, whose kernels are too small to split.
+    - Otherwise every core.
+    """
+    cores = available_cores()
+    if cores > 1 and os.getloadavg()[0] >= cores:
+        return 1
+    if framework == "paddle" and params < SMALL_MODEL_PARAMS:
+        return 1
+    return cores
+
+
+SMALL_MODEL_PARAMS = 1_000_000
+
+
+def choose_threads(plan: Plan, meta: dict[str, Any] | None, params: int) -> int:
+    """--threads, else the resumed run's own count (thread counts change float summation
+    order, so a resumed run keeps its threads to stay bit-identical), else ``auto_threads``."""
+    if plan.args.threads:
+        return plan.args.threads
+    if meta is not None and meta.get("threads"):
+        return int(meta["threads"])
+    return auto_threads(plan.framework, params)
+
+
+def progress_so_far(meta: dict[str, Any] | None) -> tuple[int, "RunLog"]:
+    """(finished epochs, log) of a resumed run's checkpoint metadata; (0, empty) for a new run."""
+    if meta is None:
+        return 0, RunLog()
+    return int(meta["epoch"]), RunLog.from_dict(meta["log"])
+
+
+# --- what a run prints and writes ---------------------------------------------------------------
+
+def header_line(plan: Plan, params: int, world: int = 1) -> str:
+    a, ds = plan.args, plan.dataset
+    shape = "x".join(map(str, plan.input_shape))
+    procs = f", {world} processes" if world > 1 else ""
+    return (f"{plan.framework}: {plan.info.name} dims={plan.dims} {a.dtype}, {params:,} parameters | "
+            f"{ds.name}: {len(ds.y_train):,} train / {len(ds.y_test):,} test, input {shape} ({plan.resize.rule}) | "
+            f"{a.optimizer} lr {a.lr:g} wd {a.weight_decay:g} scheduler {a.scheduler}, batch {a.batch_size} | "
+            f"{plan.threads} thread{'s' if plan.threads != 1 else ''}{procs}")
+
+
+@dataclass
+class EpochStats:
+    """One row of metrics.csv."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_acc: float
+    examples_per_sec: float
+    lr: float
+    seconds: float
+
+    def line(self, epochs: int) -> str:
+        width = len(str(epochs))
+        return (f"epoch {self.epoch:>{width}}/{epochs}  train loss {self.train_loss:.4f}  "
+                f"train acc {self.train_acc:7.2%}  test acc {self.test_acc:7.2%}  "
+                f"{self.examples_per_sec:8,.0f} ex/s  lr {self.lr:.3g}")
+
+
+def epoch_stats(epoch: int, batches: list[np.ndarray], step_losses: np.ndarray, correct: int, test_acc: float,
+                lr: float, seconds: float) -> EpochStats:
+    sizes = np.array([len(b) for b in batches], dtype=np.float64)
+    seen = max(sizes.sum(), 1.0)
+    return EpochStats(int(epoch), float(step_losses @ sizes / seen), float(correct / seen), float(test_acc),
+                      float(seen / max(seconds, 1e-9)), float(lr), float(seconds))
+
+
+def eval_line(plan: Plan, acc: float) -> str:
+    return f"eval: test acc {acc:.2%} on {len(plan.dataset.y_test):,} {plan.dataset.name} test examples"
+
+
+def final_line(plan: Plan, log: RunLog, epoch: int) -> str:
+    if not log.epochs:
+        return f"saved the initial weights to {plan.checkpoint}"
+    last = log.epochs[-1]
+    took = sum(e.seconds for e in log.epochs)
+    return (f"done: test acc {last.test_acc:.2%} after epoch {epoch}/{plan.args.epochs} ({took:.1f} s training); "
+            f"{plan.out}/metrics.csv, steps.csv, curves.png, {plan.checkpoint.name}")
+
+
+def plot_title(plan: Plan) -> str:
+    return f"{plan.info.name} on {plan.dataset.name} ({plan.framework}, {plan.args.dtype}, dims={plan.dims})"
+
+
+@dataclass
+class RunLog:
+    """Per-epoch rows and per-step losses of a run, kept across --resume in the checkpoint."""
+
+    epochs: list[EpochStats] = field(default_factory=list)
+    steps: list[float] = field(default_factory=list)
+    _plotted: float = field(default_factory=time.monotonic, repr=False, compare=False)
+
+    def add(self, stats: EpochStats, step_losses: np.ndarray) -> None:
+        self.epochs.append(stats)
+        self.steps.extend(float(v) for v in step_losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": [vars(e) for e in self.epochs], "steps": list(map(float, self.steps))}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunLog":
+        return cls([EpochStats(**e) for e in d.get("epochs", [])], [float(s) for s in d.get("steps", [])])
+
+    def write(self, out: Path, title: str, last: bool) -> None:
+        """metrics.csv and steps.csv every epoch; curves.png after the last epoch of this
+        invocation, or when the previous plot is a minute old (matplotlib costs ~0.5 s)."""
+        cols = list(EpochStats.__dataclass_fields__)
+        atomic_write(out / "metrics.csv", lambda tmp: _write_csv(tmp, cols, [vars(e) for e in self.epochs]))
+        atomic_write(out / "steps.csv", lambda tmp: _write_csv(
+            tmp, ["step", "train_loss"], [{"step": i + 1, "train_loss": repr(v)} for i, v in enumerate(self.steps)]))
+        if self.epochs and (last or time.monotonic() - self._plotted > PLOT_EVERY_SECONDS):
+            atomic_write(out / "curves.png", lambda tmp: plot_curves(self, tmp, title))
+            self._plotted = time.monotonic()
+
+
+def _write_csv(path: Path, cols: list[str], rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot_curves(log: RunLog, path: Path, title: str) -> None:
+    """Loss and accuracy curves per epoch as a PNG (matplotlib, headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ep = [e.epoch for e in log.epochs]
+    if log.steps:
+        per_epoch = len(log.steps) / max(len(ep), 1)
+        ax_loss.plot(np.arange(1, len(log.steps) + 1) / per_epoch, log.steps, lw=0.5, alpha=0.4, label="train (step)")
+    ax_loss.plot(ep, [e.train_loss for e in log.epochs], "o-", label="train (epoch mean)")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.plot(ep, [100 * e.train_acc for e in log.epochs], "o-", label="train")
+    ax_acc.plot(ep, [100 * e.test_acc for e in log.epochs], "s-", label="test")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def progress(total: int, desc: str, enabled: bool = True) -> Any:
+    """A tqdm bar for one epoch; silent when stderr is not a TTY (and on ranks other than 0)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True,
+                disable=None if enabled else True)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename it over ``path``.
+
+    A crash leaves either the old file or the new one, never a torn one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def checkpoint_meta(plan: Plan, epoch: int, log: RunLog) -> dict[str, Any]:
+    """The framework-free part of a checkpoint (model and optimizer state are added by the script)."""
+    return {"format": CHECKPOINT_FORMAT, "framework": plan.framework, "model": plan.info.name,
+            "model_kwargs": dict(plan.model_kwargs), "epoch": epoch, "settings": plan.settings(),
+            "threads": plan.threads, "log": log.to_dict()}
+
+
+def checkpoint_framework(path: Path) -> str:
+    """'torch' or 'paddle': by suffix, else by content (torch.save writes a zip archive)."""
+    if path.suffix in (".pt", ".pth"):
+        return "torch"
+    if path.suffix in (".pdparams", ".pdopt"):
+        return "paddle"
+    return "torch" if zipfile.is_zipfile(path) else "paddle"
+
+
+def find_checkpoint(path: str | os.PathLike, framework: str | None = None) -> Path:
+    """A checkpoint file; a folder means the checkpoint inside it (this framework's first)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        order = [framework] if framework else []
+        order += [f for f in CHECKPOINT_SUFFIX if f not in order]
+        for f in order:
+            candidate = p / f"checkpoint{CHECKPOINT_SUFFIX[f]}"
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{p} holds no checkpoint.pt or checkpoint.pdparams")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    return p
+
+
+def split_checkpoint(obj: Any, path: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(metadata or None, model state) of a loaded checkpoint; a plain state dict has no metadata."""
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint or state dict")
+    if obj.get("format") == CHECKPOINT_FORMAT:
+        return {k: v for k, v in obj.items() if k not in ("model_state", "optimizer_state", "scheduler_state")}, \
+            obj["model_state"]
+    if "model_state" in obj or "format" in obj:
+        raise CheckpointError(f"{path} is a checkpoint of another format ({obj.get('format')!r})")
+    return None, obj
+
+
+def check_model(meta: dict[str, Any] | None, plan: Plan, path: Path) -> None:
+    """The checkpoint is for this model with these builder arguments."""
+    if meta is None:
+        return  # a plain state dict: the strict key/shape check decides
+    if meta["model"] != plan.info.name:
+        raise CheckpointError(f"{path} is a checkpoint of {meta['model']} ({meta['framework']}), not of "
+                              f"{plan.info.name}")
+    saved, now = meta["model_kwargs"], plan.model_kwargs
+    diff = [f"{k}={saved.get(k)!r} there, {now.get(k)!r} here" for k in sorted(set(saved) | set(now))
+            if saved.get(k) != now.get(k)]
+    if diff:
+        raise CheckpointError(f"{path} holds {plan.info.name} built with other arguments: {'; '.join(diff)} "
+                              f"(dims and dataset must match the checkpoint's)")
+
+
+def check_resume(meta: dict[str, Any] | None, plan: Plan, path: Path) -> None:
+    """The checkpoint is this framework's and was made with the settings of this run."""
+    if meta is None:
+        raise CheckpointError(f"{path} is a plain state dict; --resume needs a checkpoint written by this script")
+    if meta["framework"] != plan.framework:
+        raise CheckpointError(f"{path} was written by the {meta['framework']} script; resume it there, or start "
+                              f"a new run with --init-from")
+    check_model(meta, plan, path)
+    saved, now = meta["settings"], plan.settings()
+    diff = [f"--{k.replace('_', '-')} {saved.get(k)} there, {now.get(k)} here" for k in now
+            if saved.get(k) != now.get(k) and not (k == "epochs" and plan.args.scheduler == "none")]
+    if diff:
+        raise CheckpointError(f"--resume would not continue the same run: {'; '.join(diff)}")
+
+
+def check_state(model_shapes: dict[str, tuple[int, ...]], saved_shapes: dict[str, tuple[int, ...]],
+                context: str) -> None:
+    """Every key present, none extra, shapes equal: a CheckpointError listing all offenders."""
+    missing = sorted(set(model_shapes) - set(saved_shapes))
+    unexpected = sorted(set(saved_shapes) - set(model_shapes))
+    mis_shaped = [f"{k}: checkpoint {list(saved_shapes[k])} vs model {list(model_shapes[k])}"
+                  for k in model_shapes if k in saved_shapes and tuple(saved_shapes[k]) != tuple(model_shapes[k])]
+    if missing or unexpected or mis_shaped:
+        lines = [f"{context}: the state dict does not fit the model"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing)}")
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+        lines += [f"  mis-shaped: {m}" for m in mis_shaped]
+        raise CheckpointError("\n".join(lines))
+
+
+# --- results and the CLI wrapper ------------------------------------------------------------------
+
+@dataclass
+class Result:
+    """What ``train()`` returns: the log, final test accuracy and where things were written."""
+
+    log: RunLog
+    test_acc: float
+    epoch: int
+    checkpoint: Path | None
+    state: dict[str, np.ndarray]  # final weights as numpy, under this framework's keys
+
+
+def error_summary(e: BaseException) -> str:
+    """One informative line of a library's (often multi-paragraph) exception message."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "error:" in ln.lower()] or lines or [""]
+    return f"{type(e).__name__}: {useful[0][:300]}"
+
+
+def run_cli(fn: Callable[[], Any]) -> int:
+    """Run ``fn``; a user error prints one line (no traceback) and exits 2.
+
+    ZOO_TRAIN_DEBUG=1 re-raises, for a traceback.
+    """
+    try:
+        fn()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: the checkpoint holds the last finished epoch; continue with --resume", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, OSError) as e:
+        if os.environ.get("ZOO_TRAIN_DEBUG"):
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
