@@ -15,11 +15,8 @@ from paddle import nn
 
 from paddle_impl._registry import register_model
 from paddle_impl.layers import (ADAPTIVE_MAX_POOL, adaptive_avg_pool, avg_pool, batch_norm, check_dims, check_input,
-                                conv, init_default_, max_pool, to_dims)
+                                conv, init_default_, init_kaiming_, max_pool, to_dims)
 from zoo.specs.densenet import BN_SIZE, COMPRESSION_DIVISOR, DENSENET_CONFIGS, DENSENET_D2L, MIN_SIZE
-
-CONVS = (nn.Conv1D, nn.Conv2D)
-NORMS = (nn.BatchNorm1D, nn.BatchNorm2D)
 
 
 class NormActConv(nn.Sequential):
@@ -133,13 +130,7 @@ class DenseNet(nn.Layer):
         self.relu = nn.ReLU()
         self.avgpool = adaptive_avg_pool(dims, 1)
         self.classifier = nn.Linear(channels, num_classes)
-        kaiming = nn.initializer.KaimingNormal(nonlinearity="relu")  # fan_in, gain sqrt(2): torch's default call
-        for m in self.sublayers():
-            if isinstance(m, CONVS):
-                kaiming(m.weight)
-            elif isinstance(m, NORMS):
-                nn.initializer.Constant(1.0)(m.weight)
-                nn.initializer.Constant(0.0)(m.bias)
+        init_kaiming_(self, mode="fan_in")
         init_default_(self.classifier)  # torch's default uniform; paddle's own Linear default is Xavier
         nn.initializer.Constant(0.0)(self.classifier.bias)
 

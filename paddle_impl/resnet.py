@@ -12,11 +12,10 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.resnet import EXPANSION, MIN_SIZE, RESNET_CONFIGS, RESNET_D2L, STAGE_PLANES, STEM_CHANNELS, block_width
-
-CONVS = (nn.Conv1D, nn.Conv2D)
-NORMS = (nn.BatchNorm1D, nn.BatchNorm2D)
+from paddle_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                                init_kaiming_, max_pool)
+from zoo.specs.resnet import (EXPANSION, MIN_SIZE, RESNET_CONFIGS, RESNET_D2L, STAGE_PLANES, STEM_CHANNELS,
+                              block_width)
 
 
 class BasicBlock(nn.Layer):
@@ -138,14 +137,7 @@ class ResNet(nn.Layer):
         return nn.Sequential(*layers)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        # paddle's KaimingNormal takes fan_out from the weight's [out, in/groups, k...] shape, as torch does.
-        kaiming = nn.initializer.KaimingNormal(nonlinearity="relu", mode="fan_out")
-        for m in self.sublayers():
-            if isinstance(m, CONVS):
-                kaiming(m.weight)
-            elif isinstance(m, NORMS):
-                nn.initializer.Constant(1.0)(m.weight)
-                nn.initializer.Constant(0.0)(m.bias)
+        init_kaiming_(self, mode="fan_out")
         init_default_(self.fc)  # torch's default uniform; paddle's own Linear default is Xavier
         if zero_init_residual:
             for m in self.sublayers():

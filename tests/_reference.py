@@ -56,6 +56,38 @@ def torch_trainable(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def assert_trainable_both(name: str, expected: int, **kwargs) -> None:
+    """The registered ``name`` built with ``kwargs`` has ``expected`` trainable parameters in both frameworks."""
+    import paddle_impl
+    import torch_impl
+
+    assert torch_trainable(torch_impl.build(name, **kwargs)) == expected
+    assert paddle_trainable(paddle_impl.build(name, **kwargs)) == expected
+
+
+def assert_input_errors(framework: str, name: str, min_size: int | None = None) -> None:
+    """Wrong rank, wrong channels, a 2D input to a 1D net and (with ``min_size``) a too-small
+    input raise ValueErrors that name the expected layout."""
+    import pytest
+
+    import paddle_impl
+    import torch_impl
+    import zoo
+
+    impl, make = (torch_impl, torch.zeros) if framework == "torch" else (paddle_impl, paddle.zeros)
+    channels = zoo.get(name).in_channels
+    model = impl.build(name)
+    with pytest.raises(ValueError, match=r"expects input \[N, C, H, W\]"):
+        model(make([channels, 32, 32]))
+    with pytest.raises(ValueError, match=rf"expects {channels} input channels"):
+        model(make([1, channels + 1, 32, 32]))
+    with pytest.raises(ValueError, match=r"\[N, C, L\]"):
+        impl.build(name, dims=1)(make([1, channels, 32, 32]))
+    if min_size is not None:
+        with pytest.raises(ValueError, match=rf"at least {min_size}"):
+            model(make([1, channels, min_size - 1, 64]))
+
+
 def check_torchvision_chain(ours_torch: torch.nn.Module, reference: torch.nn.Module, ours_paddle: paddle.nn.Layer,
                             x: np.ndarray, tol: float = 1e-10) -> None:
     """torchvision's state dict loads into ours with strict=True (the same keys, in the same

@@ -25,7 +25,8 @@ import torch
 import paddle_impl
 import torch_impl
 import zoo
-from _reference import check_torchvision_chain, max_rel, paddle_eval, paddle_trainable, randomize_bn_, torch_trainable
+from _reference import (assert_input_errors, assert_trainable_both, check_torchvision_chain, max_rel, paddle_eval,
+                        randomize_bn_)
 from _torchvision import import_torchvision
 from parity import weights as W
 from zoo.specs.densenet import DENSENET_CONFIGS, MIN_SIZE, PUBLISHED_PARAMS
@@ -79,8 +80,7 @@ def paddle_vision_key(key: str) -> str:
 
 @pytest.mark.parametrize("name", [_param(n) for n in TORCHVISION_NAMES])
 def test_published_parameter_count_both_sides(name):
-    assert torch_trainable(torch_impl.build(name)) == PUBLISHED_PARAMS[name]
-    assert paddle_trainable(paddle_impl.build(name)) == PUBLISHED_PARAMS[name]
+    assert_trainable_both(name, PUBLISHED_PARAMS[name])
 
 
 def test_the_issue_count():
@@ -90,10 +90,8 @@ def test_the_issue_count():
 def test_d2l_densenet_count_both_sides():
     expected = d2l_densenet_count()
     assert expected == 758_226
-    assert torch_trainable(torch_impl.build("densenet_d2l")) == expected
-    assert paddle_trainable(paddle_impl.build("densenet_d2l")) == expected
-    assert torch_trainable(torch_impl.build("densenet_d2l", in_channels=3, num_classes=100)) == \
-        d2l_densenet_count(3, 100)
+    assert_trainable_both("densenet_d2l", expected)
+    assert_trainable_both("densenet_d2l", d2l_densenet_count(3, 100), in_channels=3, num_classes=100)
 
 
 @pytest.mark.parametrize("framework", ["torch", "paddle"])
@@ -159,18 +157,7 @@ def test_one_dimensional(name, framework):
 @pytest.mark.parametrize("framework", ["torch", "paddle"])
 @pytest.mark.parametrize("name", ["densenet121", "densenet_d2l"])
 def test_input_shape_errors(framework, name):
-    impl = torch_impl if framework == "torch" else paddle_impl
-    info = zoo.get(name)
-    model = impl.build(name)
-    make = (lambda s: torch.zeros(s)) if framework == "torch" else (lambda s: paddle.zeros(s))
-    with pytest.raises(ValueError, match=r"expects input \[N, C, H, W\]"):
-        model(make([info.in_channels, 32, 32]))
-    with pytest.raises(ValueError, match=rf"expects {info.in_channels} input channels"):
-        model(make([1, info.in_channels + 1, 32, 32]))
-    with pytest.raises(ValueError, match=rf"at least {MIN_SIZE}"):
-        model(make([1, info.in_channels, MIN_SIZE - 1, 64]))
-    with pytest.raises(ValueError, match=r"\[N, C, L\]"):
-        impl.build(name, dims=1)(make([1, info.in_channels, 32, 32]))
+    assert_input_errors(framework, name, MIN_SIZE)
 
 
 @pytest.mark.parametrize("name", [_param(n, pytest.mark.torchvision) for n in TORCHVISION_NAMES])

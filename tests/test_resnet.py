@@ -16,7 +16,8 @@ import paddle_impl
 import torch_impl
 import zoo
 from parity import weights as W
-from _reference import check_torchvision_chain, max_rel, paddle_eval, paddle_trainable, randomize_bn_, torch_trainable
+from _reference import (assert_input_errors, assert_trainable_both, check_torchvision_chain, max_rel, paddle_eval,
+                        randomize_bn_)
 from _torchvision import import_torchvision
 from zoo.specs.resnet import PUBLISHED_PARAMS, RESNET_CONFIGS, UNREGISTERED
 
@@ -46,8 +47,7 @@ def d2l_resnet18_count(in_channels: int = 1, num_classes: int = 10) -> int:
 
 @pytest.mark.parametrize("name", [_param(n) for n in TORCHVISION_NAMES])
 def test_published_parameter_count_both_sides(name):
-    assert torch_trainable(torch_impl.build(name)) == PUBLISHED_PARAMS[name]
-    assert paddle_trainable(paddle_impl.build(name)) == PUBLISHED_PARAMS[name]
+    assert_trainable_both(name, PUBLISHED_PARAMS[name])
 
 
 def test_the_issue_counts():
@@ -58,10 +58,8 @@ def test_the_issue_counts():
 def test_d2l_resnet18_count_both_sides():
     expected = d2l_resnet18_count()
     assert expected == 11_178_378
-    assert torch_trainable(torch_impl.build("resnet18_d2l")) == expected
-    assert paddle_trainable(paddle_impl.build("resnet18_d2l")) == expected
-    assert torch_trainable(torch_impl.build("resnet18_d2l", in_channels=3, num_classes=100)) == \
-        d2l_resnet18_count(3, 100)
+    assert_trainable_both("resnet18_d2l", expected)
+    assert_trainable_both("resnet18_d2l", d2l_resnet18_count(3, 100), in_channels=3, num_classes=100)
 
 
 def test_d2l_residual_layout():
@@ -106,7 +104,8 @@ def test_groups_and_width_per_group(framework):
     assert list(resnext.conv2.weight.shape) == [128, 4, 3, 3]
     assert list(resnext.conv3.weight.shape) == [256, 128, 1, 1]
     assert list(impl.resnet.Bottleneck(2, 256, 64, width_per_group=128).conv2.weight.shape) == [128, 128, 3, 3]
-    assert RESNET_CONFIGS["resnext50_32x4d"]["groups"] == 32 and RESNET_CONFIGS["wide_resnet50_2"]["width_per_group"] == 128
+    assert RESNET_CONFIGS["resnext50_32x4d"]["groups"] == 32
+    assert RESNET_CONFIGS["wide_resnet50_2"]["width_per_group"] == 128
     with pytest.raises(ValueError, match="BasicBlock supports only groups=1"):
         impl.resnet.ResNet("basic", (1, 1, 1, 1), groups=2)
 
@@ -149,16 +148,7 @@ def test_one_dimensional(name, framework):
 @pytest.mark.parametrize("framework", ["torch", "paddle"])
 @pytest.mark.parametrize("name", ["resnet18", "resnet18_d2l"])
 def test_input_shape_errors(framework, name):
-    impl = torch_impl if framework == "torch" else paddle_impl
-    info = zoo.get(name)
-    model = impl.build(name)
-    make = (lambda s: torch.zeros(s)) if framework == "torch" else (lambda s: paddle.zeros(s))
-    with pytest.raises(ValueError, match=r"expects input \[N, C, H, W\]"):
-        model(make([info.in_channels, 32, 32]))
-    with pytest.raises(ValueError, match=rf"expects {info.in_channels} input channels"):
-        model(make([1, info.in_channels + 1, 32, 32]))
-    with pytest.raises(ValueError, match=r"\[N, C, L\]"):
-        impl.build(name, dims=1)(make([1, info.in_channels, 32, 32]))
+    assert_input_errors(framework, name)
 
 
 @pytest.mark.parametrize("name", [_param(n, pytest.mark.torchvision) for n in TORCHVISION_NAMES])

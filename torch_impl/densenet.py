@@ -15,11 +15,8 @@ from torch import nn
 
 from torch_impl._registry import register_model
 from torch_impl.layers import (ADAPTIVE_MAX_POOL, adaptive_avg_pool, avg_pool, batch_norm, check_dims, check_input,
-                               conv, init_default_, max_pool, to_dims)
+                               conv, init_default_, init_kaiming_, max_pool, to_dims)
 from zoo.specs.densenet import BN_SIZE, COMPRESSION_DIVISOR, DENSENET_CONFIGS, DENSENET_D2L, MIN_SIZE
-
-CONVS = (nn.Conv1d, nn.Conv2d)
-NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 class NormActConv(nn.Sequential):
@@ -134,12 +131,7 @@ class DenseNet(nn.Module):
         self.relu = nn.ReLU()
         self.avgpool = adaptive_avg_pool(dims, 1)
         self.classifier = nn.Linear(channels, num_classes)
-        for m in self.modules():
-            if isinstance(m, CONVS):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, NORMS):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_kaiming_(self, mode="fan_in")
         init_default_(self.classifier)  # torch's default weight, written out so paddle_impl can match it
         nn.init.zeros_(self.classifier.bias)
 

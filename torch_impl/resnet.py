@@ -12,11 +12,10 @@ import torch
 from torch import nn
 
 from torch_impl._registry import register_model
-from torch_impl.layers import adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.resnet import EXPANSION, MIN_SIZE, RESNET_CONFIGS, RESNET_D2L, STAGE_PLANES, STEM_CHANNELS, block_width
-
-CONVS = (nn.Conv1d, nn.Conv2d)
-NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+from torch_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                               init_kaiming_, max_pool)
+from zoo.specs.resnet import (EXPANSION, MIN_SIZE, RESNET_CONFIGS, RESNET_D2L, STAGE_PLANES, STEM_CHANNELS,
+                              block_width)
 
 
 class BasicBlock(nn.Module):
@@ -138,12 +137,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, CONVS):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, NORMS):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_kaiming_(self, mode="fan_out")
         init_default_(self.fc)  # torch's own default, written out so paddle_impl can match it
         if zero_init_residual:
             for m in self.modules():
