@@ -201,3 +201,23 @@ def init_default_(module: nn.Layer) -> None:
             m.weight.set_value(paddle.uniform(shape, dtype=m.weight.dtype, min=-bound, max=bound))
             if m.bias is not None:
                 m.bias.set_value(paddle.uniform(m.bias.shape, dtype=m.bias.dtype, min=-bound, max=bound))
+
+
+def init_kaiming_(module: nn.Layer, mode: str = "fan_in") -> None:
+    """Kaiming-normal conv weights (ReLU gain, ``mode`` "fan_in" or "fan_out" as in
+    ``nn.init.kaiming_normal_``) with zero conv biases, and BatchNorm weight 1, bias 0.
+
+    torchvision's scheme for ResNet (fan_out), DenseNet (fan_in) and its other ReLU nets,
+    applied explicitly: paddle's own conv default ignores groups. Its KaimingNormal reads
+    the fans from the [out, in/groups, k...] weight as torch does. Linear layers are left
+    to the caller.
+    """
+    kaiming = nn.initializer.KaimingNormal(nonlinearity="relu", mode=mode)
+    for m in module.sublayers(include_self=True):
+        if isinstance(m, tuple(CONV.values())):
+            kaiming(m.weight)
+            if m.bias is not None:
+                nn.initializer.Constant(0.0)(m.bias)
+        elif isinstance(m, (nn.BatchNorm1D, nn.BatchNorm2D)):
+            nn.initializer.Constant(1.0)(m.weight)
+            nn.initializer.Constant(0.0)(m.bias)

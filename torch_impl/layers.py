@@ -129,3 +129,20 @@ def init_default_(module: nn.Module) -> None:
             nn.init.uniform_(m.weight, -bound, bound)
             if m.bias is not None:
                 nn.init.uniform_(m.bias, -bound, bound)
+
+
+def init_kaiming_(module: nn.Module, mode: str = "fan_in") -> None:
+    """Kaiming-normal conv weights (ReLU gain, ``mode`` "fan_in" or "fan_out" as in
+    ``nn.init.kaiming_normal_``) with zero conv biases, and BatchNorm weight 1, bias 0.
+
+    torchvision's scheme for ResNet (fan_out), DenseNet (fan_in) and its other ReLU nets;
+    paddle_impl applies the same explicitly. Linear layers are left to the caller.
+    """
+    for m in module.modules():
+        if isinstance(m, tuple(CONV.values())):
+            nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, tuple(BATCH_NORM.values())):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
