@@ -3,7 +3,9 @@ import os
 import warnings
 
 # paddle sets OMP_NUM_THREADS=1 when unset, which would also slow torch in this process.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Under pytest-xdist (pyproject's addopts run one worker per core) each worker gets one
+# thread; a plain run gets both cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 warnings.filterwarnings("ignore", message="No ccache found")
 
 import paddle  # noqa: E402
