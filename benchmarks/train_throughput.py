@@ -53,7 +53,7 @@ def data():
 
     ds = zdata.load("mnist5k")
     x = zdata.Resize(ds.size, (32, 32), ds.background)(ds.x_train)
-    return x, ds.y_train
+    return x, ds.y_train.copy()
 
 
 # --- torch ---------------------------------------------------------------------------------------

@@ -110,12 +110,13 @@ class Arrays:
     """
 
     def __init__(self, plan: Plan, device: str) -> None:
-        x_train, x_test, self.transform = plan.arrays()
+        x_train, y_train, x_test, y_test, self.transform = plan.arrays()
         self.device = device
+        self.eval_batch = training.eval_batch(plan)
         self.x_train = x_train if self.transform else paddle.to_tensor(x_train, place=device)
         self.x_test = x_test if self.transform else paddle.to_tensor(x_test, place=device)
-        self.y_train = paddle.to_tensor(plan.dataset.y_train, place=device)
-        self.y_test = paddle.to_tensor(plan.dataset.y_test, place=device)
+        self.y_train = paddle.to_tensor(y_train, place=device)
+        self.y_test = paddle.to_tensor(y_test, place=device)
 
     def _inputs(self, x: Any, rows: np.ndarray | slice) -> paddle.Tensor:
         if self.transform is not None:
@@ -129,8 +130,8 @@ class Arrays:
                                                                       paddle.to_tensor(rows, place=self.device))
 
     def test_batches(self) -> Iterator[tuple[paddle.Tensor, paddle.Tensor]]:
-        for i in range(0, len(self.y_test), training.EVAL_BATCH):
-            rows = slice(i, i + training.EVAL_BATCH)
+        for i in range(0, len(self.y_test), self.eval_batch):
+            rows = slice(i, i + self.eval_batch)
             yield self._inputs(self.x_test, rows), self.y_test[rows]
 
 

@@ -86,7 +86,7 @@ def test_outputs_and_eval_only(fw, tmp_path, capsys):
 def test_resume_gives_the_uninterrupted_weights(fw, optimizer, tmp_path):
     # lenet_bn has BatchNorm statistics; cosine has scheduler state; adam and momentum have
     # optimizer state (paddle's renamed per process, see optimizer_state).
-    args = ["lenet_bn", "--optimizer", optimizer, "--scheduler", "cosine", "--limit", "300", "--batch-size", "50",
+    args = ["lenet_bn", "--optimizer", optimizer, "--scheduler", "cosine", "--limit", "150", "--batch-size", "50",
             "--epochs", "3"]
     full = train(fw, *args, "--out", str(tmp_path / "full"))
     part = str(tmp_path / "part")

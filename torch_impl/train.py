@@ -100,12 +100,13 @@ class Arrays:
     """
 
     def __init__(self, plan: Plan, device: torch.device) -> None:
-        x_train, x_test, self.transform = plan.arrays()
+        x_train, y_train, x_test, y_test, self.transform = plan.arrays()
         self.device = device
+        self.eval_batch = training.eval_batch(plan)
         self.x_train = x_train if self.transform else torch.from_numpy(x_train).to(device)
         self.x_test = x_test if self.transform else torch.from_numpy(x_test).to(device)
-        self.y_train = torch.from_numpy(plan.dataset.y_train).to(device)
-        self.y_test = torch.from_numpy(plan.dataset.y_test).to(device)
+        self.y_train = torch.from_numpy(y_train).to(device)
+        self.y_test = torch.from_numpy(y_test).to(device)
 
     def _inputs(self, x: Any, rows: np.ndarray | slice) -> torch.Tensor:
         if self.transform is not None:
@@ -118,8 +119,8 @@ class Arrays:
         return self._inputs(self.x_train, rows), self.y_train[torch.from_numpy(rows).to(self.device)]
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, len(self.y_test), training.EVAL_BATCH):
-            rows = slice(i, i + training.EVAL_BATCH)
+        for i in range(0, len(self.y_test), self.eval_batch):
+            rows = slice(i, i + self.eval_batch)
             yield self._inputs(self.x_test, rows), self.y_test[rows]
 
 
