@@ -1,22 +1,25 @@
 """Training throughput of LeNet-5 on MNIST-shaped data, per framework, three ways, in one run.
 
-    python benchmarks/train_throughput.py [--epochs 2] [--repeats 3] [--batch-size 256]
+    python benchmarks/train_throughput.py [--epochs 2] [--repeats 3] [--batch-size 128]
 
-For each framework, in its own subprocess (thread settings and paddle's OMP_NUM_THREADS
-side effect stay apart), on the same data (mnist5k's 4,000 training digits padded to
-32x32, held in memory) and the same model (``lenet5``), images/sec of:
+Each framework runs in its own subprocess, so thread settings and paddle's
+OMP_NUM_THREADS side effect stay apart. All loops use the same data (mnist5k's 4,000
+training digits padded to 32x32, held in memory) and the same model (``lenet5``), and
+report images/sec for:
 
 - ours: the training loop of ``python -m <fw>_impl.train`` itself (its ``Arrays``,
-  ``make_optimizer`` and ``train_epoch``), with Adam, ``--batch-size`` and the threads
-  the script picks by default;
+  ``make_optimizer`` and ``train_epoch``) with its defaults: Adam, ``--batch-size``, and the
+  threads the script picks (``--threads 0``); also timed at 1 and at every core.
 - tutorial: a DataLoader over a TensorDataset, batch 32 (torch) or 64 (paddle), Adam,
-  ``.item()`` every step, default threads;
+  ``.item()`` every step; timed at 1 thread and at every core, and the better is kept (on
+  a busy machine the tutorial's default of every core can be far slower).
 - tuned: the fastest loop written by hand here: tensors in memory sliced by a
-  permutation, the same batch size as ours, the best thread count measured for the
-  framework, fused Adam (torch), ``paddle.jit.to_static`` (paddle), no host sync per step.
+  permutation, the same batch size as ours, no host sync per step, fused Adam (torch),
+  multi-tensor Adam with or without ``paddle.jit.to_static`` (paddle); the best over
+  thread counts and variants is kept.
 
-Each figure is the best of ``--repeats`` timings (the machine may be shared: the best
-run is the least disturbed one). The ratios ours/tutorial and ours/tuned are printed.
+Each figure is the best of ``--repeats`` timings. The machine may be shared, and the best
+run is the least disturbed one. The script prints ours/tutorial and ours/tuned.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ class NoBar:
 
 
 def best_rate(run_epoch, n: int, epochs: int, repeats: int) -> float:
+    """Best images/sec of ``repeats`` timings of ``epochs`` epochs, after a short warm-up."""
     run_epoch(warmup=True)
     rates = []
     for _ in range(repeats):
@@ -48,84 +52,96 @@ def best_rate(run_epoch, n: int, epochs: int, repeats: int) -> float:
     return max(rates)
 
 
-def data():
+def mnist_32():
     from zoo import data as zdata
 
     ds = zdata.load("mnist5k")
-    x = zdata.Resize(ds.size, (32, 32), ds.background)(ds.x_train)
-    return x, ds.y_train
+    return zdata.Resize(ds.size, (32, 32), ds.background)(ds.x_train), ds.y_train.copy()
+
+
+def thread_counts() -> list[int]:
+    from zoo.training import available_cores
+
+    return sorted({1, available_cores()})
+
+
+def ours_rates(fw: str, script, args, n: int, device, make_optimizer) -> dict:
+    """The script's loop at its own thread choice and at each thread count."""
+    from zoo import training
+
+    plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size)]))
+    model = script.build_model(plan, device)
+    optimizer = make_optimizer(plan, model)
+    arrays = script.Arrays(plan, device)
+    chosen = training.choose_threads(plan, None, script.count_params(model))
+    forward = script.training_forward(model, script.Dist())
+    epoch = [0]
+
+    def run(warmup):
+        epoch[0] += 1
+        batches = training.batch_order(n, args.batch_size, 0, epoch[0])
+        script.train_epoch(model, forward, optimizer, arrays, batches[:3] if warmup else batches, script.Dist(),
+                           NoBar())
+
+    by_threads = {}
+    for t in [chosen] + [t for t in thread_counts() if t != chosen]:
+        script.set_threads(t)
+        by_threads[t] = best_rate(run, n, args.epochs, args.repeats)
+    return {"ours": by_threads[chosen], "ours_threads": chosen, "ours_by_threads": by_threads}
+
+
+def best_of(rates: dict) -> tuple[float, str]:
+    key = max(rates, key=rates.get)
+    return rates[key], str(key)
 
 
 # --- torch ---------------------------------------------------------------------------------------
 
 def torch_worker(args) -> dict:
     import torch
+    from torch.utils.data import DataLoader, TensorDataset
 
     import torch_impl
     from torch_impl import train as script
-    from zoo import training
 
-    x, y = data()
+    x, y = mnist_32()
     n = len(y)
-    out = {}
+    out = ours_rates("torch", script, args, n, torch.device("cpu"), script.make_optimizer)
 
-    # ours: the script's own pieces, default threads
-    plan = training.make_plan(training.parse_args("torch", [MODEL, "--batch-size", str(args.batch_size)]))
-    device = torch.device("cpu")
-    model = script.build_model(plan, device)
-    threads = training.choose_threads(plan, None, script.count_params(model))
-    script.set_threads(threads)
-    optimizer = script.make_optimizer(plan, model)
-    arrays = script.Arrays(plan, device)
-    epoch = [0]
-
-    def ours(warmup):
-        epoch[0] += 1
-        batches = training.batch_order(n, args.batch_size, 0, epoch[0])
-        script.train_epoch(model, optimizer, arrays, batches[:3] if warmup else batches, script.Dist(), NoBar())
-
-    out["ours"] = best_rate(ours, n, args.epochs, args.repeats)
-    out["ours_threads"] = threads
-
-    # tutorial: DataLoader, batch 32, Adam, .item() per step, torch's default threads
-    torch.set_num_threads(os.cpu_count() or 1)
-    from torch.utils.data import DataLoader, TensorDataset
-
-    torch.manual_seed(0)
-    model = torch_impl.build(MODEL, num_classes=10, in_channels=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    criterion = torch.nn.CrossEntropyLoss()
-    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=32, shuffle=True)
-
-    def tutorial(warmup):
-        model.train()
-        running = 0.0
-        for i, (xb, yb) in enumerate(loader):
-            optimizer.zero_grad()
-            loss = criterion(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            running += loss.item()
-            if warmup and i == 3:
-                break
-
-    out["tutorial"] = best_rate(tutorial, n, args.epochs, args.repeats)
-
-    # tuned by hand: every thread count, the best one kept
-    tuned = {}
-    for t in sorted({1, os.cpu_count() or 1}):
-        torch.set_num_threads(t)
+    def fresh(fused: bool):
         torch.manual_seed(0)
         model = torch_impl.build(MODEL, num_classes=10, in_channels=1)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
+
+    tutorial, tuned = {}, {}
+    for t in thread_counts():
+        torch.set_num_threads(t)
+        model, optimizer = fresh(fused=False)
+        criterion = torch.nn.CrossEntropyLoss()
+        loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=32, shuffle=True)
+
+        def tutorial_epoch(warmup, model=model, optimizer=optimizer, loader=loader, criterion=criterion):
+            model.train()
+            running = 0.0
+            for i, (xb, yb) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = criterion(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                running += loss.item()
+                if warmup and i == 3:
+                    break
+
+        tutorial[f"{t} thread(s)"] = best_rate(tutorial_epoch, n, args.epochs, args.repeats)
+
+        model, optimizer = fresh(fused=True)
         X, Y = torch.from_numpy(x), torch.from_numpy(y)
 
-        def hand(warmup, model=model, optimizer=optimizer, X=X, Y=Y):
+        def tuned_epoch(warmup, model=model, optimizer=optimizer, X=X, Y=Y):
             model.train()
             perm = torch.randperm(n)
             total = torch.zeros(())
-            stop = 3 * args.batch_size if warmup else n
-            for i in range(0, stop, args.batch_size):
+            for i in range(0, 3 * args.batch_size if warmup else n, args.batch_size):
                 idx = perm[i:i + args.batch_size]
                 loss = torch.nn.functional.cross_entropy(model(X[idx]), Y[idx])
                 optimizer.zero_grad(set_to_none=True)
@@ -134,9 +150,10 @@ def torch_worker(args) -> dict:
                 total += loss.detach()
             return float(total)
 
-        tuned[t] = best_rate(hand, n, args.epochs, args.repeats)
-    best = max(tuned, key=tuned.get)
-    out["tuned"], out["tuned_threads"], out["tuned_by_threads"] = tuned[best], best, tuned
+        tuned[f"{t} thread(s), fused Adam"] = best_rate(tuned_epoch, n, args.epochs, args.repeats)
+    out["tutorial"], out["tutorial_best"] = best_of(tutorial)
+    out["tuned"], out["tuned_best"] = best_of(tuned)
+    out["tutorial_by"], out["tuned_by"] = tutorial, tuned
     return out
 
 
@@ -144,71 +161,53 @@ def torch_worker(args) -> dict:
 
 def paddle_worker(args) -> dict:
     import paddle
+    from paddle.io import DataLoader, TensorDataset
 
     import paddle_impl
     from paddle_impl import train as script
-    from zoo import training
 
-    x, y = data()
+    x, y = mnist_32()
     n = len(y)
-    out = {}
+    out = ours_rates("paddle", script, args, n, "cpu",
+                     lambda plan, model: script.make_optimizer(plan, model, script.make_scheduler(plan)))
 
-    plan = training.make_plan(training.parse_args("paddle", [MODEL, "--batch-size", str(args.batch_size)]))
-    model = script.build_model(plan, "cpu")
-    threads = training.choose_threads(plan, None, script.count_params(model))
-    script.set_threads(threads)
-    optimizer = script.make_optimizer(plan, model, None)
-    arrays = script.Arrays(plan, "cpu")
-    epoch = [0]
+    def fresh(multi_tensor: bool):
+        paddle.seed(0)
+        model = paddle_impl.build(MODEL, num_classes=10, in_channels=1)
+        return model, paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters(),
+                                            use_multi_tensor=multi_tensor)
 
-    def ours(warmup):
-        epoch[0] += 1
-        batches = training.batch_order(n, args.batch_size, 0, epoch[0])
-        script.train_epoch(model, optimizer, arrays, batches[:3] if warmup else batches, script.Dist(), NoBar())
+    tutorial, tuned = {}, {}
+    for t in thread_counts():
+        script.set_threads(t)
+        model, optimizer = fresh(multi_tensor=False)
+        criterion = paddle.nn.CrossEntropyLoss()
+        loader = DataLoader(TensorDataset([paddle.to_tensor(x), paddle.to_tensor(y)]), batch_size=64, shuffle=True)
 
-    out["ours"] = best_rate(ours, n, args.epochs, args.repeats)
-    out["ours_threads"] = threads
+        def tutorial_epoch(warmup, model=model, optimizer=optimizer, loader=loader, criterion=criterion):
+            model.train()
+            running = 0.0
+            for i, (xb, yb) in enumerate(loader):
+                loss = criterion(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                optimizer.clear_grad()
+                running += loss.item()
+                if warmup and i == 3:
+                    break
 
-    # tutorial: paddle.io.DataLoader, batch 64, Adam, .item() per step, paddle's default threads
-    from paddle.io import DataLoader, TensorDataset
+        tutorial[f"{t} thread(s)"] = best_rate(tutorial_epoch, n, args.epochs, args.repeats)
 
-    paddle.base.core.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    paddle.seed(0)
-    model = paddle_impl.build(MODEL, num_classes=10, in_channels=1)
-    optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
-    criterion = paddle.nn.CrossEntropyLoss()
-    loader = DataLoader(TensorDataset([paddle.to_tensor(x), paddle.to_tensor(y)]), batch_size=64, shuffle=True)
-
-    def tutorial(warmup):
-        model.train()
-        running = 0.0
-        for i, (xb, yb) in enumerate(loader):
-            loss = criterion(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-            running += loss.item()
-            if warmup and i == 3:
-                break
-
-    out["tutorial"] = best_rate(tutorial, n, args.epochs, args.repeats)
-
-    tuned = {}
-    for t in sorted({1, os.cpu_count() or 1}):
         for static in (False, True):
-            paddle.base.core.set_num_threads(t)
-            paddle.seed(0)
-            model = paddle_impl.build(MODEL, num_classes=10, in_channels=1)
+            model, optimizer = fresh(multi_tensor=True)
             net = paddle.jit.to_static(model, full_graph=True) if static else model
-            optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters(), use_multi_tensor=True)
             X, Y = paddle.to_tensor(x), paddle.to_tensor(y)
 
-            def hand(warmup, net=net, optimizer=optimizer, X=X, Y=Y):
+            def tuned_epoch(warmup, net=net, optimizer=optimizer, X=X, Y=Y):
                 net.train()
                 perm = paddle.randperm(n)
                 total = paddle.zeros([])
-                stop = 3 * args.batch_size if warmup else n
-                for i in range(0, stop, args.batch_size):
+                for i in range(0, 3 * args.batch_size if warmup else n, args.batch_size):
                     idx = perm[i:i + args.batch_size]
                     loss = paddle.nn.functional.cross_entropy(net(paddle.index_select(X, idx)),
                                                               paddle.index_select(Y, idx))
@@ -218,10 +217,11 @@ def paddle_worker(args) -> dict:
                     total += loss.detach()
                 return float(total)
 
-            tuned[f"{t} thread{'s' if t > 1 else ''}{', to_static' if static else ''}"] = \
-                best_rate(hand, n, args.epochs, args.repeats)
-    best = max(tuned, key=tuned.get)
-    out["tuned"], out["tuned_threads"], out["tuned_by_threads"] = tuned[best], best, tuned
+            name = f"{t} thread(s), multi-tensor Adam{', to_static' if static else ''}"
+            tuned[name] = best_rate(tuned_epoch, n, args.epochs, args.repeats)
+    out["tutorial"], out["tutorial_best"] = best_of(tutorial)
+    out["tuned"], out["tuned_best"] = best_of(tuned)
+    out["tutorial_by"], out["tuned_by"] = tutorial, tuned
     return out
 
 
@@ -238,6 +238,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     if args.batch_size is None:
+        sys.path.insert(0, str(ROOT))
         from zoo.training import DEFAULT_BATCH
 
         args.batch_size = DEFAULT_BATCH
@@ -247,6 +248,7 @@ def main(argv=None) -> int:
         return 0
     results = {}
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    load_before = os.getloadavg()[0]
     for fw in args.frameworks.split(","):
         cmd = [sys.executable, __file__, "--worker", fw, "--epochs", str(args.epochs), "--repeats", str(args.repeats),
                "--batch-size", str(args.batch_size)]
@@ -255,18 +257,23 @@ def main(argv=None) -> int:
         if proc.returncode or not line:
             print(proc.stdout + proc.stderr, file=sys.stderr)
             return 1
-        results[fw] = json.loads(line[-1][7:])
-    load = os.getloadavg()[0]
+        results[fw] = json.loads(line[-1][len("RESULT "):])
+    load_after = os.getloadavg()[0]
     print(f"LeNet-5 ({MODEL}) training on 4,000 MNIST digits at 1x32x32, images/sec, best of {args.repeats} x "
-          f"{args.epochs} epochs; {os.cpu_count()} CPUs, load average {load:.1f} at the end")
-    print(f"{'framework':<10}{'ours':>10}{'tutorial':>10}{'tuned':>10}{'ours/tutorial':>15}{'ours/tuned':>12}  notes")
+          f"{args.epochs} epochs; {os.cpu_count()} CPUs, load average {load_before:.1f} before, {load_after:.1f} after")
+    print(f"{'framework':<10}{'ours':>9}{'tutorial':>10}{'tuned':>9}{'ours/tutorial':>15}{'ours/tuned':>12}")
     for fw, r in results.items():
-        print(f"{fw:<10}{r['ours']:>10,.0f}{r['tutorial']:>10,.0f}{r['tuned']:>10,.0f}"
-              f"{r['ours'] / r['tutorial']:>15.2f}{r['ours'] / r['tuned']:>12.2f}  "
-              f"ours: batch {args.batch_size}, {r['ours_threads']} thread(s); tuned best: {r['tuned_threads']} "
-              f"({', '.join(f'{k}: {v:,.0f}' for k, v in r['tuned_by_threads'].items())})")
+        print(f"{fw:<10}{r['ours']:>9,.0f}{r['tutorial']:>10,.0f}{r['tuned']:>9,.0f}"
+              f"{r['ours'] / r['tutorial']:>15.2f}{r['ours'] / r['tuned']:>12.2f}")
+    for fw, r in results.items():
+        fmt = lambda d: ", ".join(f"{k}: {v:,.0f}" for k, v in d.items())  # noqa: E731
+        print(f"  {fw} ours (batch {args.batch_size}, {r['ours_threads']} thread(s) chosen); by threads: "
+              f"{fmt(r['ours_by_threads'])}")
+        print(f"  {fw} tutorial, best {r['tutorial_best']}: {fmt(r['tutorial_by'])}")
+        print(f"  {fw} tuned, best {r['tuned_best']}: {fmt(r['tuned_by'])}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"batch_size": args.batch_size, "load": load, **results}, indent=2))
+        Path(args.json).write_text(json.dumps({"batch_size": args.batch_size, "load": [load_before, load_after],
+                                               **results}, indent=2))
     return 0
 
 

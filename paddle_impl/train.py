@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -26,6 +27,8 @@ from zoo import training
 from zoo.training import CheckpointError, Plan, RunLog
 
 FRAMEWORK = "paddle"
+# paddle.jit.to_static tracing warns about an attribute our models never read
+warnings.filterwarnings("ignore", message="Tensor do not have 'place' interface for pir graph mode")
 DTYPES = {"float32": "float32", "float64": "float64"}
 
 
@@ -110,12 +113,13 @@ class Arrays:
     """
 
     def __init__(self, plan: Plan, device: str) -> None:
-        x_train, x_test, self.transform = plan.arrays()
+        x_train, y_train, x_test, y_test, self.transform = plan.arrays()
         self.device = device
+        self.eval_batch = training.eval_batch(plan)
         self.x_train = x_train if self.transform else paddle.to_tensor(x_train, place=device)
         self.x_test = x_test if self.transform else paddle.to_tensor(x_test, place=device)
-        self.y_train = paddle.to_tensor(plan.dataset.y_train, place=device)
-        self.y_test = paddle.to_tensor(plan.dataset.y_test, place=device)
+        self.y_train = paddle.to_tensor(y_train, place=device)
+        self.y_test = paddle.to_tensor(y_test, place=device)
 
     def _inputs(self, x: Any, rows: np.ndarray | slice) -> paddle.Tensor:
         if self.transform is not None:
@@ -129,24 +133,65 @@ class Arrays:
                                                                       paddle.to_tensor(rows, place=self.device))
 
     def test_batches(self) -> Iterator[tuple[paddle.Tensor, paddle.Tensor]]:
-        for i in range(0, len(self.y_test), training.EVAL_BATCH):
-            rows = slice(i, i + training.EVAL_BATCH)
+        for i in range(0, len(self.y_test), self.eval_batch):
+            rows = slice(i, i + self.eval_batch)
             yield self._inputs(self.x_test, rows), self.y_test[rows]
 
 
 # --- one epoch, evaluation ------------------------------------------------------------------------
 
-def logits_and_loss(model: nn.Layer, x: paddle.Tensor, y: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
+class StaticForward:
+    """``model``'s forward through ``paddle.jit.to_static``; eager from the first call paddle cannot trace.
+
+    The layer itself stays eager (evaluation, checkpoints); the static program trains the
+    same parameters.
+    """
+
+    def __init__(self, model: nn.Layer) -> None:
+        self.model = model
+        self.static = paddle.jit.to_static(model.forward, full_graph=True)
+
+    def __call__(self, x: paddle.Tensor) -> Any:
+        if self.static is not None:
+            try:
+                return self.static(x)
+            except Exception as e:  # dy2static raises many types for code it cannot convert
+                print(f"note: paddle.jit.to_static cannot trace {type(self.model).__name__} "
+                      f"({training.error_summary(e)}); training eagerly", file=sys.stderr)
+                self.static = None
+        return self.model(x)
+
+
+def training_forward(model: nn.Layer, dist: Dist) -> Any:
+    """What the training steps call: DataParallel across processes, else the static-graph
+    forward where it is known to apply, else the eager layer.
+
+    to_static made LeNet-5 steps 1.5-4x faster here (the eager per-op overhead dominates
+    small nets) with bit-identical float64 losses. It is not used with BatchNorm (the
+    torch-semantics running-statistics update calls ``set_value``, which has no static
+    form) or dropout (its static RNG stream is not the eager one, which --resume relies on).
+    """
+    if dist.world > 1:
+        return paddle.DataParallel(model)
+    if any(isinstance(m, UNTRACED) for m in model.sublayers(include_self=True)):
+        return model
+    return StaticForward(model)
+
+
+UNTRACED = (nn.layer.norm._BatchNormBase, nn.Dropout, nn.Dropout2D, nn.Dropout3D, nn.AlphaDropout)
+
+
+def logits_and_loss(forward: Any, x: paddle.Tensor, y: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
     """Cross-entropy; a tuple output is (logits, auxiliary logits...) as GoogLeNet/Inception return in training."""
-    out = model(x)
+    out = forward(x)
     if isinstance(out, (tuple, list)):
         aux = [o for o in out[1:] if o is not None]
         return out[0], F.cross_entropy(out[0], y) + training.AUX_WEIGHT * sum(F.cross_entropy(o, y) for o in aux)
     return out, F.cross_entropy(out, y)
 
 
-def train_epoch(model: nn.Layer, optimizer: paddle.optimizer.Optimizer, arrays: Arrays, batches: list[np.ndarray],
-                dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
+def train_epoch(model: nn.Layer, forward: Any, optimizer: paddle.optimizer.Optimizer, arrays: Arrays,
+                batches: list[np.ndarray], dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
     """One pass over ``batches``: (per-step mean losses, correct predictions).
 
     Losses and counts stay tensors until the epoch ends and are read once. Each process
@@ -158,7 +203,7 @@ def train_epoch(model: nn.Layer, optimizer: paddle.optimizer.Optimizer, arrays: 
     for batch in batches:
         rows = training.shard(batch, dist.rank, dist.world)
         x, y = arrays.train_batch(rows)
-        logits, loss = logits_and_loss(model, x, y)
+        logits, loss = logits_and_loss(forward, x, y)
         if dist.world > 1:
             loss = loss * (len(rows) / len(batch))
         optimizer.clear_grad(set_to_zero=False)
@@ -322,9 +367,7 @@ def run(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, sche
         if dist.main:
             print(training.eval_line(plan, acc), flush=True)
         return training.Result(log, acc, start, None, to_numpy(model))
-    net = model
-    if dist.world > 1:
-        net = paddle.DataParallel(model)
+    forward = training_forward(model, dist)
     end = min(args.epochs, args.stop_after or args.epochs)
     if dist.main and start == 0 and args.epochs == 0:
         save_checkpoint(plan, model, optimizer, scheduler, 0, log)  # the initial weights, for --init-from
@@ -335,7 +378,7 @@ def run(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, sche
         lr = current_lr(optimizer)
         bar = training.progress(len(batches), f"epoch {epoch}/{args.epochs}", dist.main)
         t0 = time.perf_counter()
-        step_losses, correct = train_epoch(net, optimizer, arrays, batches, dist, bar)
+        step_losses, correct = train_epoch(model, forward, optimizer, arrays, batches, dist, bar)
         seconds = time.perf_counter() - t0
         bar.close()
         test_acc = evaluate(model, arrays)

