@@ -28,21 +28,41 @@ class _TorchStatsBatchNorm:
     Here the fused kernel runs with momentum 0 on scratch buffers, which hands back the
     batch mean and biased variance; the running buffers are then updated in the
     tensors' own precision with ``n / (n - 1)`` applied to the variance.
+
+    The kernel also rounds epsilon to float32 (in train and eval mode): 1e-3 becomes
+    1.00000005e-3, which moves float64 outputs by ~2.4e-11 / (var + eps) relative, far
+    above float64 rounding when a channel's variance is small. float64 input is
+    therefore normalised with explicit ops and the exact epsilon; float32 keeps the
+    fused kernel, whose float32 epsilon is the one torch uses in float32.
     """
 
     def _init_torch_momentum(self, momentum: float) -> None:
         self.torch_momentum = momentum
 
+    def _normalize(self, x: paddle.Tensor, mean: paddle.Tensor, var: paddle.Tensor) -> paddle.Tensor:
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        x_hat = (x - mean.reshape(shape)) / paddle.sqrt(var.reshape(shape) + self._epsilon)
+        return x_hat * self.weight.reshape(shape) + self.bias.reshape(shape)
+
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        exact = x.dtype == paddle.float64
         if not self.training:
+            if exact:
+                return self._normalize(x, self._mean, self._variance)
             # Called directly rather than through super(): dy2static (jit.save) recurses
             # on super() inside a mixin.
             return F.batch_norm(x, self._mean, self._variance, weight=self.weight, bias=self.bias, training=False,
                                 epsilon=self._epsilon, data_format=self._data_format)
-        batch_mean = paddle.zeros_like(self._mean)
-        batch_var = paddle.zeros_like(self._variance)
-        out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,
-                           momentum=0.0, epsilon=self._epsilon, data_format=self._data_format)
+        if exact:
+            axes = [0] + list(range(2, x.ndim))
+            batch_mean = x.mean(axis=axes)
+            batch_var = (x - batch_mean.reshape([1, -1] + [1] * (x.ndim - 2))).square().mean(axis=axes)
+            out = self._normalize(x, batch_mean, batch_var)
+        else:
+            batch_mean = paddle.zeros_like(self._mean)
+            batch_var = paddle.zeros_like(self._variance)
+            out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,
+                               momentum=0.0, epsilon=self._epsilon, data_format=self._data_format)
         n = math.prod(x.shape) // x.shape[1]
         m = self.torch_momentum
         with paddle.no_grad():
@@ -180,3 +200,23 @@ def init_default_(module: nn.Layer) -> None:
             m.weight.set_value(paddle.uniform(shape, dtype=m.weight.dtype, min=-bound, max=bound))
             if m.bias is not None:
                 m.bias.set_value(paddle.uniform(m.bias.shape, dtype=m.bias.dtype, min=-bound, max=bound))
+
+
+class BasicConv(nn.Layer):
+    """conv, BatchNorm, ReLU under the keys ``conv.*`` and ``bn.*``: torchvision's ``BasicConv2d``
+    of GoogLeNet and Inception-v3 (bias-free conv, BatchNorm eps 1e-3), in 1D or 2D.
+
+    ``norm=False`` leaves out the BatchNorm and gives the conv a bias (the BN-free Inception-v1).
+    """
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size = 0, *, norm: bool = True, eps: float = 1e-3) -> None:
+        super().__init__()
+        self.conv = conv(dims, in_channels, out_channels, kernel_size, stride, padding, bias=not norm)
+        self.bn = batch_norm(dims, out_channels, eps=eps) if norm else None
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return F.relu(x)
