@@ -64,7 +64,7 @@ MODELS = [
     ModelInfo(
         "googlenet", "googlenet",
         "Szegedy et al. 2014, Going Deeper with Convolutions; torchvision's layout (BN conv blocks, aux heads)",
-        input_size=224, min_size=15, parity_size=64,
+        input_size=224, min_size=15, parity_size=64, parity_batch=2,
         published=(Published(6_624_904, {"aux_logits": False}, _TV),),
         notes="min_size 15 is torchvision's; aux heads (on by default, as in torchvision's class) run in train mode",
     ),
