@@ -146,3 +146,23 @@ def init_kaiming_(module: nn.Module, mode: str = "fan_in") -> None:
         elif isinstance(m, tuple(BATCH_NORM.values())):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+class BasicConv(nn.Module):
+    """conv, BatchNorm, ReLU under the keys ``conv.*`` and ``bn.*``: torchvision's ``BasicConv2d``
+    of GoogLeNet and Inception-v3 (bias-free conv, BatchNorm eps 1e-3), in 1D or 2D.
+
+    ``norm=False`` leaves out the BatchNorm and gives the conv a bias (the BN-free Inception-v1).
+    """
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size = 0, *, norm: bool = True, eps: float = 1e-3) -> None:
+        super().__init__()
+        self.conv = conv(dims, in_channels, out_channels, kernel_size, stride, padding, bias=not norm)
+        self.bn = batch_norm(dims, out_channels, eps=eps) if norm else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return torch.relu(x)
