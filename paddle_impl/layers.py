@@ -34,6 +34,8 @@ class _TorchStatsBatchNorm:
         self.torch_momentum = momentum
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if x.dtype == paddle.float64:
+            return self._forward_float64(x)
         if not self.training:
             # Called directly rather than through super(): dy2static (jit.save) recurses
             # on super() inside a mixin.
@@ -43,12 +45,29 @@ class _TorchStatsBatchNorm:
         batch_var = paddle.zeros_like(self._variance)
         out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,
                            momentum=0.0, epsilon=self._epsilon, data_format=self._data_format)
+        self._update_running(x, batch_mean, batch_var)
+        return out
+
+    def _update_running(self, x: paddle.Tensor, batch_mean: paddle.Tensor, batch_var: paddle.Tensor) -> None:
         n = math.prod(x.shape) // x.shape[1]
         m = self.torch_momentum
         with paddle.no_grad():
             self._mean.set_value(self._mean * (1.0 - m) + batch_mean * m)
             self._variance.set_value(self._variance * (1.0 - m) + batch_var * (m * n / max(n - 1, 1)))
-        return out
+
+    def _forward_float64(self, x: paddle.Tensor) -> paddle.Tensor:
+        """BatchNorm written out, for float64 only: paddle's batch_norm kernels take epsilon
+        as a float32 attribute (1e-5 becomes 9.99999974737875e-06), which shows at float64
+        precision wherever a channel's variance is small (depthwise convs: ~1e-11)."""
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        if self.training:
+            axes = [0] + list(range(2, x.ndim))
+            mean = x.mean(axis=axes, keepdim=True)
+            var = ((x - mean) ** 2).mean(axis=axes, keepdim=True)
+            self._update_running(x, mean.flatten(), var.flatten())
+        else:
+            mean, var = self._mean.reshape(shape), self._variance.reshape(shape)
+        return (x - mean) / paddle.sqrt(var + self._epsilon) * self.weight.reshape(shape) + self.bias.reshape(shape)
 
 
 class BatchNorm1D(_TorchStatsBatchNorm, nn.BatchNorm1D):
