@@ -1,0 +1,155 @@
+"""MnasNet-B1 (0.5, 0.75, 1.0, 1.3) in PaddlePaddle, 1D and 2D, with torchvision's layout and parameter names.
+
+Mirrors torch_impl/mnasnet.py name for name; the depths and stack table are in zoo/specs/mnasnet.py.
+"""
+from __future__ import annotations
+
+import math
+
+import paddle
+from paddle import nn
+
+from paddle_impl._registry import register_model
+from paddle_impl.layers import batch_norm, check_dims, check_input, conv
+from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS,
+                               mnasnet_depths)
+
+
+class InvertedResidual(nn.Layer):
+    """MnasNet's MBConv block: 1x1 expansion, kxk depthwise, linear 1x1 projection, each with
+    BN (ReLU after the first two), plus the input when the shape is kept. torchvision's
+    ``_InvertedResidual`` (keys ``layers.0`` ... ``layers.7``)."""
+
+    def __init__(self, dims: int, in_ch: int, out_ch: int, kernel_size: int, stride: int, expansion_factor: int,
+                 bn_momentum: float = 0.1) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride}")
+        if kernel_size not in (3, 5):
+            raise ValueError(f"kernel_size must be 3 or 5, got {kernel_size}")
+        mid_ch = in_ch * expansion_factor
+        self.apply_residual = in_ch == out_ch and stride == 1
+        self.layers = nn.Sequential(
+            conv(dims, in_ch, mid_ch, 1, bias=False),
+            batch_norm(dims, mid_ch, momentum=bn_momentum),
+            nn.ReLU(),
+            conv(dims, mid_ch, mid_ch, kernel_size, stride, kernel_size // 2, groups=mid_ch, bias=False),
+            batch_norm(dims, mid_ch, momentum=bn_momentum),
+            nn.ReLU(),
+            conv(dims, mid_ch, out_ch, 1, bias=False),
+            batch_norm(dims, out_ch, momentum=bn_momentum),
+        )
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.layers(x) + x if self.apply_residual else self.layers(x)
+
+
+def stack(dims: int, in_ch: int, out_ch: int, kernel_size: int, stride: int, exp_factor: int, repeats: int,
+          bn_momentum: float) -> nn.Sequential:
+    """``repeats`` blocks; only the first changes width or stride, so only the rest add their input."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    blocks = [InvertedResidual(dims, in_ch, out_ch, kernel_size, stride, exp_factor, bn_momentum)]
+    blocks += [InvertedResidual(dims, out_ch, out_ch, kernel_size, 1, exp_factor, bn_momentum)
+               for _ in range(1, repeats)]
+    return nn.Sequential(*blocks)
+
+
+class MNASNet(nn.Layer):
+    """MnasNet-B1 (Tan et al. 2019) as torchvision builds it: ``layers`` (3x3/2 stem, a
+    depthwise-separable conv, six MBConv stacks, 1x1 conv to 1280), a mean over the
+    spatial axes, ``classifier`` (dropout, Linear). ``alpha`` scales every depth but the
+    last 1280 (torchvision's layout version 2, in which the stem scales too)."""
+
+    def __init__(self, alpha: float, *, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        self.alpha, self.dims, self.in_channels = alpha, check_dims(dims), in_channels
+        self.num_classes = num_classes
+        depths = mnasnet_depths(alpha)
+        m = MNASNET_BN_MOMENTUM
+        layers: list[nn.Layer] = [
+            conv(dims, in_channels, depths[0], 3, 2, 1, bias=False),
+            batch_norm(dims, depths[0], momentum=m),
+            nn.ReLU(),
+            conv(dims, depths[0], depths[0], 3, 1, 1, groups=depths[0], bias=False),
+            batch_norm(dims, depths[0], momentum=m),
+            nn.ReLU(),
+            conv(dims, depths[0], depths[1], 1, bias=False),
+            batch_norm(dims, depths[1], momentum=m),
+        ]
+        for (kernel, stride, expansion, repeats), cin, cout in zip(MNASNET_STACKS, depths[1:], depths[2:]):
+            layers.append(stack(dims, cin, cout, kernel, stride, expansion, repeats, m))
+        layers += [
+            conv(dims, depths[-1], MNASNET_LAST, 1, bias=False),
+            batch_norm(dims, MNASNET_LAST, momentum=m),
+            nn.ReLU(),
+        ]
+        self.layers = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(MNASNET_LAST, num_classes))
+        init_weights_(self)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, model=f"mnasnet (alpha {self.alpha})", dims=self.dims, in_channels=self.in_channels,
+                    min_size=1)
+        x = self.layers(x)
+        return self.classifier(x.mean(axis=list(range(2, x.ndim))))
+
+
+def init_weights_(model: nn.Layer) -> None:
+    """torchvision's MnasNet scheme: kaiming-normal convs (fan_out, ReLU gain), BN weight 1
+    bias 0, Linear kaiming-uniform (fan_out = classes, gain 1), zero biases. Set explicitly:
+    paddle's default conv init ignores groups, and its Linear weight is [in, out]."""
+    for m in model.sublayers(include_self=True):
+        if isinstance(m, (nn.Conv1D, nn.Conv2D)):
+            shape = m.weight.shape
+            fan_out = shape[0] * math.prod(shape[2:])
+            nn.initializer.Normal(mean=0.0, std=math.sqrt(2.0 / fan_out))(m.weight)
+            if m.bias is not None:
+                nn.initializer.Constant(0.0)(m.bias)
+        elif isinstance(m, (nn.BatchNorm1D, nn.BatchNorm2D)):
+            nn.initializer.Constant(1.0)(m.weight)
+            nn.initializer.Constant(0.0)(m.bias)
+        elif isinstance(m, nn.Linear):
+            bound = math.sqrt(3.0 / m.weight.shape[1])
+            nn.initializer.Uniform(-bound, bound)(m.weight)
+            nn.initializer.Constant(0.0)(m.bias)
+
+
+def _mnasnet(name: str, num_classes: int, in_channels: int, dims: int, dropout: float) -> MNASNet:
+    return MNASNet(MNASNET_ALPHAS[name], num_classes=num_classes, in_channels=in_channels, dims=dims,
+                   dropout=dropout)
+
+
+@register_model
+def mnasnet0_5(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, dropout: float = 0.2) -> MNASNet:
+    """MnasNet-B1 at depth multiplier 0.5 (Tan et al. 2019, "MnasNet: Platform-Aware Neural
+    Architecture Search for Mobile"), torchvision's mnasnet0_5; 2,218,512 parameters. As in
+    torchvision: no squeeze-excitation (B1 is the SE-free network), BN momentum from TF's
+    decay 0.9997, and depths rounded to multiples of 8, preferring to round up."""
+    return _mnasnet("mnasnet0_5", num_classes, in_channels, dims, dropout)
+
+
+@register_model
+def mnasnet0_75(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, dropout: float = 0.2) -> MNASNet:
+    """MnasNet-B1 at depth multiplier 0.75 (Tan et al. 2019, "MnasNet"), torchvision's
+    mnasnet0_75; 3,170,208 parameters. Same construction as ``mnasnet1_0`` with every depth
+    but the final 1280 scaled and rounded to a multiple of 8."""
+    return _mnasnet("mnasnet0_75", num_classes, in_channels, dims, dropout)
+
+
+@register_model
+def mnasnet1_0(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, dropout: float = 0.2) -> MNASNet:
+    """MnasNet-B1 (Tan et al. 2019, "MnasNet: Platform-Aware Neural Architecture Search for
+    Mobile", Figure 7), torchvision's mnasnet1_0; 4,383,312 parameters. As in torchvision:
+    no squeeze-excitation (B1 is the SE-free network) and BN momentum 1 - 0.9997 (the
+    paper's TF decay, in torch's convention)."""
+    return _mnasnet("mnasnet1_0", num_classes, in_channels, dims, dropout)
+
+
+@register_model
+def mnasnet1_3(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, dropout: float = 0.2) -> MNASNet:
+    """MnasNet-B1 at depth multiplier 1.3 (Tan et al. 2019, "MnasNet"), torchvision's
+    mnasnet1_3; 6,282,256 parameters. Same construction as ``mnasnet1_0`` with every depth
+    but the final 1280 scaled and rounded to a multiple of 8."""
+    return _mnasnet("mnasnet1_3", num_classes, in_channels, dims, dropout)

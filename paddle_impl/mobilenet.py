@@ -1,0 +1,271 @@
+"""MobileNet v1, v2 and v3 in PaddlePaddle, 1D and 2D.
+
+v2 and v3 have torchvision's layout and parameter names; v1 (not in torchvision) has
+paddle.vision's, so paddle.vision's mobilenet_v1 and mobilenet_v2 checkpoints load key
+for key. Mirrors torch_impl/mobilenet.py name for name; the block tables and width rules
+are in zoo/specs/mobilenet.py.
+"""
+from __future__ import annotations
+
+import math
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from paddle_impl._registry import register_model
+from paddle_impl.layers import ConvNormAct, adaptive_avg_pool, batch_norm, check_dims, check_input, conv
+from zoo.specs.mobilenet import (MOBILENET_V1_BLOCKS, MOBILENET_V1_STEM, MOBILENET_V2_LAST, MOBILENET_V3_BN,
+                                 make_divisible, mobilenet_v1_channels, mobilenet_v2_blocks, mobilenet_v3_blocks,
+                                 mobilenet_v3_last_channel)
+
+
+class Hardsigmoid(nn.Layer):
+    """relu6(x + 3) / 6, written out so both frameworks compute exactly the same thing.
+
+    paddle's own Hardsigmoid uses a slope of 0.1666667 rather than 1/6; torch's equals
+    this formula bit for bit.
+    """
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.relu6(x + 3.0) / 6.0
+
+
+class SqueezeExcitation(nn.Layer):
+    """Squeeze-and-excitation (Hu et al. 2018) as torchvision builds it: global average pool,
+    1x1 conv ``fc1``, activation, 1x1 conv ``fc2``, gate, and the input scaled by the gate."""
+
+    def __init__(self, dims: int, input_channels: int, squeeze_channels: int,
+                 activation: type[nn.Layer] = nn.ReLU, scale_activation: type[nn.Layer] = nn.Sigmoid) -> None:
+        super().__init__()
+        self.avgpool = adaptive_avg_pool(dims, 1)
+        self.fc1 = conv(dims, input_channels, squeeze_channels, 1)
+        self.fc2 = conv(dims, squeeze_channels, input_channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        return self.scale_activation(scale) * x
+
+
+class DepthwiseSeparable(nn.Layer):
+    """MobileNet v1's block: a 3x3 depthwise conv and a 1x1 pointwise conv, each with BN and ReLU.
+
+    Attribute names are paddle.vision's (``_depthwise_conv``, ``_pointwise_conv``).
+    """
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self._depthwise_conv = ConvNormAct(dims, in_channels, in_channels, 3, stride, groups=in_channels)
+        self._pointwise_conv = ConvNormAct(dims, in_channels, out_channels, 1)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self._pointwise_conv(self._depthwise_conv(x))
+
+
+class MobileNetV1(nn.Layer):
+    """MobileNet v1 (Howard et al. 2017) with paddle.vision's layout: ``conv1``, thirteen
+    depthwise-separable blocks named ``conv2_1`` ... ``conv6``, global average pool, ``fc``.
+
+    ``width_mult`` is the paper's alpha, applied as paddle.vision does (``int(c * alpha)``).
+    The paper's resolution multiplier is just the input size, which may be anything.
+    """
+
+    def __init__(self, *, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                 width_mult: float = 1.0) -> None:
+        super().__init__()
+        self.dims, self.in_channels = check_dims(dims), in_channels
+        self.conv1 = ConvNormAct(dims, in_channels, mobilenet_v1_channels(MOBILENET_V1_STEM, width_mult), 3, 2)
+        self.block_names = [name for name, *_ in MOBILENET_V1_BLOCKS]
+        for name, cin, cout, stride in MOBILENET_V1_BLOCKS:
+            self.add_sublayer(name, DepthwiseSeparable(dims, mobilenet_v1_channels(cin, width_mult),
+                                                       mobilenet_v1_channels(cout, width_mult), stride))
+        self.avgpool = adaptive_avg_pool(dims, 1)
+        self.fc = nn.Linear(mobilenet_v1_channels(MOBILENET_V1_BLOCKS[-1][2], width_mult), num_classes)
+        init_weights_(self)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, model="mobilenet_v1", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        x = self.conv1(x)
+        for name in self.block_names:
+            x = getattr(self, name)(x)
+        return self.fc(paddle.flatten(self.avgpool(x), 1))
+
+
+class InvertedResidual(nn.Layer):
+    """MobileNet v2's block: 1x1 expansion (unless t = 1), 3x3 depthwise, linear 1x1
+    projection, with a skip connection when the shape is kept."""
+
+    def __init__(self, dims: int, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride}")
+        self.stride = stride
+        hidden_dim = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[nn.Layer] = []
+        if expand_ratio != 1:
+            layers.append(ConvNormAct(dims, inp, hidden_dim, 1, activation=nn.ReLU6))
+        layers += [
+            ConvNormAct(dims, hidden_dim, hidden_dim, 3, stride, groups=hidden_dim, activation=nn.ReLU6),
+            conv(dims, hidden_dim, oup, 1, bias=False),
+            batch_norm(dims, oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.out_channels = oup
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Layer):
+    """MobileNet v2 (Sandler et al. 2018) as torchvision builds it: ``features`` (stem,
+    seventeen inverted residuals, 1x1 conv to 1280), global average pool, ``classifier``
+    (dropout, Linear). ``width_mult`` scales every width, rounded to ``round_nearest``."""
+
+    def __init__(self, *, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, width_mult: float = 1.0,
+                 round_nearest: int = 8, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.dims, self.in_channels = check_dims(dims), in_channels
+        blocks = mobilenet_v2_blocks(width_mult, round_nearest)
+        self.last_channel = make_divisible(MOBILENET_V2_LAST * max(1.0, width_mult), round_nearest)
+        features: list[nn.Layer] = [ConvNormAct(dims, in_channels, blocks[0][0], 3, 2, activation=nn.ReLU6)]
+        features += [InvertedResidual(dims, cin, cout, s, t) for cin, cout, s, t in blocks]
+        features.append(ConvNormAct(dims, blocks[-1][1], self.last_channel, 1, activation=nn.ReLU6))
+        self.features = nn.Sequential(*features)
+        self.avgpool = adaptive_avg_pool(dims, 1)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        init_weights_(self)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, model="mobilenet_v2", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        return self.classifier(paddle.flatten(self.avgpool(self.features(x)), 1))
+
+
+class InvertedResidualV3(nn.Layer):
+    """MobileNet v3's bneck: 1x1 expansion (when it widens), kxk depthwise, optional
+    squeeze-excitation with a hard-sigmoid gate, linear 1x1 projection, skip connection
+    when the shape is kept. ReLU or hard-swish by row. torchvision's ``InvertedResidual``
+    of mobilenetv3.py (keys ``block.N``)."""
+
+    def __init__(self, dims: int, cnf: dict, bn: dict) -> None:
+        super().__init__()
+        if cnf["stride"] not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {cnf['stride']}")
+        self.use_res_connect = cnf["stride"] == 1 and cnf["in_channels"] == cnf["out_channels"]
+        # paddle's Hardswish equals torch's bit for bit, forward and backward.
+        act = nn.Hardswish if cnf["use_hs"] else nn.ReLU
+        exp = cnf["expanded"]
+        layers: list[nn.Layer] = []
+        if exp != cnf["in_channels"]:
+            layers.append(ConvNormAct(dims, cnf["in_channels"], exp, 1, activation=act, **bn))
+        layers.append(ConvNormAct(dims, exp, exp, cnf["kernel"], cnf["stride"], groups=exp, activation=act, **bn))
+        if cnf["use_se"]:
+            layers.append(SqueezeExcitation(dims, exp, cnf["squeeze"], scale_activation=Hardsigmoid))
+        layers.append(ConvNormAct(dims, exp, cnf["out_channels"], 1, activation=None, **bn))
+        self.block = nn.Sequential(*layers)
+        self.out_channels = cnf["out_channels"]
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        result = self.block(x)
+        return result + x if self.use_res_connect else result
+
+
+class MobileNetV3(nn.Layer):
+    """MobileNet v3 (Howard et al. 2019), "large" or "small", as torchvision builds it:
+    ``features`` (hard-swish stem, bnecks, 1x1 conv to six times the last width),
+    global average pool, ``classifier`` (Linear, hard-swish, dropout, Linear). BatchNorm
+    uses eps 1e-3 and momentum 0.01 throughout, as torchvision does."""
+
+    def __init__(self, arch: str, *, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                 width_mult: float = 1.0, reduced_tail: bool = False, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.arch, self.dims, self.in_channels = arch, check_dims(dims), in_channels
+        blocks = mobilenet_v3_blocks(arch, width_mult, reduced_tail)
+        bn = dict(MOBILENET_V3_BN)
+        layers: list[nn.Layer] = [
+            ConvNormAct(dims, in_channels, blocks[0]["in_channels"], 3, 2, activation=nn.Hardswish, **bn),
+        ]
+        layers += [InvertedResidualV3(dims, cnf, bn) for cnf in blocks]
+        last_in = blocks[-1]["out_channels"]
+        layers.append(ConvNormAct(dims, last_in, 6 * last_in, 1, activation=nn.Hardswish, **bn))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = adaptive_avg_pool(dims, 1)
+        last_channel = mobilenet_v3_last_channel(arch, width_mult, reduced_tail)
+        self.classifier = nn.Sequential(
+            nn.Linear(6 * last_in, last_channel), nn.Hardswish(), nn.Dropout(p=dropout),
+            nn.Linear(last_channel, num_classes),
+        )
+        init_weights_(self)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        return self.classifier(paddle.flatten(self.avgpool(self.features(x)), 1))
+
+
+def init_weights_(model: nn.Layer) -> None:
+    """torchvision's MobileNet scheme: kaiming-normal convs (fan_out, ReLU gain; fan_out of a
+    depthwise conv is channels * k * k, as torch counts it), BN weight 1 bias 0, Linear
+    N(0, 0.01), zero biases. Set explicitly: paddle's default conv init ignores groups."""
+    for m in model.sublayers(include_self=True):
+        if isinstance(m, (nn.Conv1D, nn.Conv2D)):
+            shape = m.weight.shape
+            fan_out = shape[0] * math.prod(shape[2:])
+            nn.initializer.Normal(mean=0.0, std=math.sqrt(2.0 / fan_out))(m.weight)
+            if m.bias is not None:
+                nn.initializer.Constant(0.0)(m.bias)
+        elif isinstance(m, (nn.BatchNorm1D, nn.BatchNorm2D)):
+            nn.initializer.Constant(1.0)(m.weight)
+            nn.initializer.Constant(0.0)(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.initializer.Normal(mean=0.0, std=0.01)(m.weight)
+            nn.initializer.Constant(0.0)(m.bias)
+
+
+@register_model
+def mobilenet_v1(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                 width_mult: float = 1.0) -> MobileNetV1:
+    """MobileNet v1 (Howard et al. 2017, "MobileNets: Efficient Convolutional Neural Networks
+    for Mobile Vision Applications"), as paddle.vision's mobilenet_v1 (same layer names, so
+    its checkpoints load key for key); 4,231,976 parameters at width_mult 1.0 (the paper's
+    4.2M). ``width_mult`` is the paper's alpha (0.25, 0.5, 0.75: 470,072, 1,331,592 and
+    2,585,560). Weights are initialised with torchvision's MobileNet scheme (paddle.vision
+    leaves paddle's defaults), and there is no dropout (neither the paper nor paddle.vision
+    has one)."""
+    return MobileNetV1(num_classes=num_classes, in_channels=in_channels, dims=dims, width_mult=width_mult)
+
+
+@register_model
+def mobilenet_v2(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, width_mult: float = 1.0,
+                 round_nearest: int = 8, dropout: float = 0.2) -> MobileNetV2:
+    """MobileNet v2 (Sandler et al. 2018, "MobileNetV2: Inverted Residuals and Linear
+    Bottlenecks"), torchvision's mobilenet_v2 (layout, keys, init); 3,504,872 parameters.
+    As in torchvision and unlike the paper's Table 2, the last 1x1 conv keeps 1280 channels
+    for width_mult < 1, and dropout 0.2 precedes the classifier."""
+    return MobileNetV2(num_classes=num_classes, in_channels=in_channels, dims=dims, width_mult=width_mult,
+                       round_nearest=round_nearest, dropout=dropout)
+
+
+@register_model
+def mobilenet_v3_small(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, width_mult: float = 1.0,
+                       reduced_tail: bool = False, dropout: float = 0.2) -> MobileNetV3:
+    """MobileNet v3 Small (Howard et al. 2019, "Searching for MobileNetV3", Table 2),
+    torchvision's mobilenet_v3_small; 2,542,856 parameters. As in torchvision, the SE
+    bottleneck is a quarter of the expanded width rounded to 8, and ``reduced_tail``
+    halves the last stage. torchvision's ``dilated`` option (for segmentation) is not
+    offered. The hard-sigmoid is relu6(x + 3) / 6 exactly (paddle's built-in differs)."""
+    return MobileNetV3("small", num_classes=num_classes, in_channels=in_channels, dims=dims, width_mult=width_mult,
+                       reduced_tail=reduced_tail, dropout=dropout)
+
+
+@register_model
+def mobilenet_v3_large(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2, width_mult: float = 1.0,
+                       reduced_tail: bool = False, dropout: float = 0.2) -> MobileNetV3:
+    """MobileNet v3 Large (Howard et al. 2019, "Searching for MobileNetV3", Table 1),
+    torchvision's mobilenet_v3_large; 5,483,032 parameters. As in torchvision, the SE
+    bottleneck is a quarter of the expanded width rounded to 8, and ``reduced_tail``
+    halves the last stage. torchvision's ``dilated`` option (for segmentation) is not
+    offered. The hard-sigmoid is relu6(x + 3) / 6 exactly (paddle's built-in differs)."""
+    return MobileNetV3("large", num_classes=num_classes, in_channels=in_channels, dims=dims, width_mult=width_mult,
+                       reduced_tail=reduced_tail, dropout=dropout)

@@ -1,0 +1,115 @@
+"""SqueezeNet 1.0 and 1.1 in PaddlePaddle, 1D and 2D, with torchvision's layout and parameter names.
+
+Mirrors torch_impl/squeezenet.py name for name; the layer tables are in zoo/specs/squeezenet.py.
+This is not paddle.vision's SqueezeNet: that one floors its pools, pads the 1.1 stem and
+names its layers differently (tests/test_squeezenet.py maps its 1.0 weights onto this one).
+"""
+from __future__ import annotations
+
+import paddle
+from paddle import nn
+
+from paddle_impl._registry import register_model
+from paddle_impl.layers import adaptive_avg_pool, check_dims, check_input, conv, max_pool
+from zoo.specs.squeezenet import POOL, SQUEEZENET_FEATURES, STEM_STRIDE, min_size
+
+
+class Fire(nn.Layer):
+    """The Fire module: a 1x1 squeeze conv, then 1x1 and 3x3 expand convs side by side, concatenated."""
+
+    def __init__(self, dims: int, inplanes: int, squeeze_planes: int, expand1x1_planes: int,
+                 expand3x3_planes: int) -> None:
+        super().__init__()
+        self.inplanes = inplanes
+        self.squeeze = conv(dims, inplanes, squeeze_planes, 1)
+        self.squeeze_activation = nn.ReLU()
+        self.expand1x1 = conv(dims, squeeze_planes, expand1x1_planes, 1)
+        self.expand1x1_activation = nn.ReLU()
+        self.expand3x3 = conv(dims, squeeze_planes, expand3x3_planes, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU()
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.squeeze_activation(self.squeeze(x))
+        return paddle.concat([self.expand1x1_activation(self.expand1x1(x)),
+                              self.expand3x3_activation(self.expand3x3(x))], axis=1)
+
+
+class SqueezeNet(nn.Layer):
+    """SqueezeNet (Iandola et al. 2016), versions "1_0" and "1_1", as torchvision builds them.
+
+    ``features`` is the stem conv, ReLU, then Fire modules and k3 s2 max pools with
+    ``ceil_mode=True``; ``classifier`` is dropout, a 1x1 conv to the classes, ReLU and a
+    global average pool. Unlike the paper there is no bypass (residual) variant, and
+    the input need not be 224: any side of at least ``min_size`` works.
+    """
+
+    def __init__(self, version: str = "1_0", *, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        if version not in SQUEEZENET_FEATURES:
+            raise ValueError(f"SqueezeNet version must be one of {sorted(SQUEEZENET_FEATURES)}, got {version!r}")
+        spec = SQUEEZENET_FEATURES[version]
+        self.version, self.dims, self.in_channels = version, check_dims(dims), in_channels
+        self.num_classes = num_classes
+        self.min_size = min_size(version)
+        channels = spec["stem_channels"]
+        layers: list[nn.Layer] = [
+            conv(dims, in_channels, channels, spec["stem_kernel"], stride=STEM_STRIDE), nn.ReLU(),
+        ]
+        for layer in spec["layers"]:
+            if layer == "pool":
+                layers.append(max_pool(dims, **POOL))
+            else:
+                squeeze, e1, e3 = layer
+                layers.append(Fire(dims, channels, squeeze, e1, e3))
+                channels = e1 + e3
+        self.features = nn.Sequential(*layers)
+        final_conv = conv(dims, channels, num_classes, 1)
+        # upscale_in_train (the default) is torch's inverted dropout; paddle.vision's
+        # SqueezeNet uses downscale_in_infer, which halves eval outputs instead.
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), final_conv, nn.ReLU(), adaptive_avg_pool(dims, 1),
+        )
+        init_weights_(self, final_conv)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,
+                    min_size=self.min_size)
+        return paddle.flatten(self.classifier(self.features(x)), 1)
+
+
+def init_weights_(model: nn.Layer, final_conv: nn.Layer) -> None:
+    """torchvision's SqueezeNet scheme: kaiming-uniform convs (fan_in, ReLU gain), the final
+    conv N(0, 0.01), zero biases. paddle's KaimingUniform takes fan_in from the weight's
+    [out, in/groups, k...] shape, as torch does."""
+    for m in model.sublayers(include_self=True):
+        if isinstance(m, (nn.Conv1D, nn.Conv2D)):
+            if m is final_conv:
+                nn.initializer.Normal(mean=0.0, std=0.01)(m.weight)
+            else:
+                nn.initializer.KaimingUniform(nonlinearity="relu")(m.weight)
+            if m.bias is not None:
+                nn.initializer.Constant(0.0)(m.bias)
+
+
+@register_model
+def squeezenet1_0(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                  dropout: float = 0.5) -> SqueezeNet:
+    """SqueezeNet 1.0 (Iandola et al. 2016, "SqueezeNet: AlexNet-level accuracy with 50x fewer
+    parameters"), torchvision's layout: 7x7/2 stem with 96 channels, eight Fire modules,
+    three ceil-mode max pools; 1,248,424 parameters. Differs from the paper only where
+    torchvision does: no bypass connections, and a global average pool that accepts any
+    input of at least 21 (2D side or 1D length). paddle.vision's squeezenet1_0 floors its
+    pools, so it agrees with this one only where every pool input is odd (e.g. 35, 67)."""
+    return SqueezeNet("1_0", num_classes=num_classes, in_channels=in_channels, dims=dims, dropout=dropout)
+
+
+@register_model
+def squeezenet1_1(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
+                  dropout: float = 0.5) -> SqueezeNet:
+    """SqueezeNet 1.1 (the v1.1 release of Iandola et al.'s SqueezeNet: 3x3/2 stem with 64
+    channels, pools moved earlier; 2.4x less computation, the same accuracy), torchvision's
+    layout; 1,235,496 parameters; inputs of at least 17. paddle.vision's squeezenet1_1 is
+    a different network on the same weights: its stem conv is padded by 1 and its pools
+    floor instead of ceil. This follows torchvision (unpadded stem, ceil-mode pools)."""
+    return SqueezeNet("1_1", num_classes=num_classes, in_channels=in_channels, dims=dims, dropout=dropout)
