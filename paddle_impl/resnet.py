@@ -209,7 +209,8 @@ class ResNetD2L(nn.Layer):
 def resnet18(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
              zero_init_residual: bool = False) -> ResNet:
     """ResNet-18 (He et al. 2016), torchvision's layout and init: BasicBlocks [2, 2, 2, 2];
-    11,689,512 parameters."""
+    11,689,512 parameters. Shape-changing shortcuts are 1x1 conv + BN projections (the
+    paper's option B; its Table 2 ImageNet nets pad the identity with zeros, option A)."""
     return ResNet.from_config("resnet18", num_classes=num_classes, in_channels=in_channels, dims=dims,
                               zero_init_residual=zero_init_residual)
 
@@ -218,7 +219,8 @@ def resnet18(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
 def resnet34(*, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
              zero_init_residual: bool = False) -> ResNet:
     """ResNet-34 (He et al. 2016), torchvision's layout and init: BasicBlocks [3, 4, 6, 3];
-    21,797,672 parameters."""
+    21,797,672 parameters. Shortcut projections as in ``resnet18`` (option B, not the
+    zero-padding option A of the paper's Table 2)."""
     return ResNet.from_config("resnet34", num_classes=num_classes, in_channels=in_channels, dims=dims,
                               zero_init_residual=zero_init_residual)
 

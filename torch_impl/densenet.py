@@ -110,9 +110,10 @@ class DenseNet(nn.Module):
     ``features``: stem (conv0/norm0/relu0/pool0), dense blocks with transitions between
     them, ``norm5``; then ReLU, global average pool and ``classifier``. Initialised as
     torchvision does: Kaiming-normal (fan_in, ReLU gain) convs, BN weight 1 and bias 0,
-    ``classifier`` weight with torch's default uniform and bias 0. The paper's ImageNet
-    nets are these; torchvision's ``memory_efficient`` checkpointing is not provided
-    (it saves memory in training and gives the same result).
+    ``classifier`` weight with torch's default uniform and bias 0. These are the paper's
+    ImageNet nets (Table 1); the paper trains them without dropout, so ``drop_rate``
+    defaults to 0. torchvision's ``memory_efficient`` checkpointing is not provided (it
+    saves memory in training and gives the same result).
     """
 
     def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
@@ -148,7 +149,7 @@ class DenseNetD2L(nn.Module):
     BN-ReLU-3x3 convs (biased, growth 32, no 1x1 bottleneck) with biased BN-ReLU-1x1
     transitions halving channels and size; BN (``norm5``). Then ReLU, a global pool and
     ``classifier``. The seed pools with an adaptive max pool where the DenseNet paper
-    (and d2l's English edition) averages; ``global_pool="avg"`` gives the paper's choice.
+    averages; ``global_pool="avg"`` gives the paper's choice.
     Initialised with torch's default uniform scheme, what the seed's modules start from.
     """
 
