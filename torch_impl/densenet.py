@@ -58,7 +58,7 @@ class DenseLayer(nn.Module):
         self.relu2 = nn.ReLU()
         self.conv2 = conv(dims, bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
         # A module rather than F.dropout, so that parity can switch it to eval on its own.
-        self.dropout = nn.Dropout(drop_rate)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(self.relu1(self.norm1(x)))
