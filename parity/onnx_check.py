@@ -188,7 +188,7 @@ def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[l
     """
     nodes = [(i, n) for i, n in enumerate(model.graph.node) if n.op_type == "AveragePool"
              and 0 in next((list(a.ints) for a in n.attribute if a.name == "strides"), [])]
-    if len(nodes) != len(sizes):
+    if nodes and len(nodes) != len(sizes):  # none at all: a paddle2onnx without the bug
         raise OnnxExportError(f"paddle2onnx wrote {len(nodes)} stride-0 AveragePool node(s) for {len(sizes)} "
                               "upsampling adaptive pool(s); cannot match them to repair them")
     for (index, node), (before, after) in reversed(list(zip(nodes, sizes))):
