@@ -130,3 +130,41 @@ def test_locator_falls_back_to_execution_order_when_names_differ():
     x = np.random.RandomState(0).standard_normal(INPUT_SHAPE).astype("float32")
     where = locate_divergence(t, wrapper, x, "float32", 1e-4)
     assert "act (torch) / inner.act (paddle)" in where, where
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_optimizer_mismatch_is_caught_by_the_step_checks(dtype, monkeypatch):
+    """paddle's Momentum with a wrong coefficient (float64: a tenfold L2 coefficient, an
+    effect of ~1e-4 that float32's step bound cannot see; float32: no momentum): forward
+    and gradients agree, the SGD step check fails, and torch's own rounding sensitivity
+    (tiny for this small net) does not excuse it."""
+    import paddle
+
+    from parity import compare
+
+    real = compare._optimizers
+
+    def wrong_decay(kind, torch_module, paddle_module):
+        t_opt, p_opt = real(kind, torch_module, paddle_module)
+        if kind == "sgd":
+            wrong = dict(momentum=compare.SGD["momentum"], weight_decay=10 * compare.SGD["weight_decay"]) \
+                if dtype == "float64" else dict(momentum=0.0, weight_decay=compare.SGD["weight_decay"])
+            p_opt = paddle.optimizer.Momentum(learning_rate=compare.SGD["lr"], parameters=p_opt._parameter_list,
+                                              **wrong)
+        return t_opt, p_opt
+
+    monkeypatch.setattr(compare, "_optimizers", wrong_decay)
+    report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
+    assert report.check("train_param_grads").passed and report.check("adam_steps").passed, str(report)
+    assert not report.check("sgd_steps").passed, str(report)
+
+
+def test_rejudge_raises_the_tolerance_only_to_ten_times_torchs_own_error():
+    from parity.compare import SENSITIVITY_FACTOR, Check, _rejudge
+
+    failed = Check("sgd_steps", False, 1.0, 0.5, 0.05, 1e-3, "norm_rel", "worst: step 3 w")
+    ok = _rejudge(failed, own=0.01)
+    assert ok.passed and ok.tol == pytest.approx(SENSITIVITY_FACTOR * 0.01)
+    assert "torch against itself" in ok.detail and "norm_rel 1.00e-02" in ok.detail
+    still = _rejudge(failed, own=0.001)
+    assert not still.passed and still.tol == pytest.approx(0.01) and "worst: step 3 w" in still.detail

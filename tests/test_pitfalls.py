@@ -294,6 +294,19 @@ def test_sgd_momentum_weight_decay_equals_paddle_momentum():
     np.testing.assert_allclose(p, t, rtol=1e-6)
 
 
+def test_paddle_keeps_optimizer_coefficients_in_float32():
+    """In float64, 0.9 and 1e-4 differ from torch's by float32 rounding (~1e-8 after a few
+    steps); coefficients that float32 holds exactly (0.875, 2**-7, 2**-13) agree to rounding.
+    The parity harness's step checks use such values (parity.compare.SGD and ADAM)."""
+    t, p = _step_pair(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-4),
+                      lambda ps: paddle.optimizer.Momentum(0.1, 0.9, parameters=ps, weight_decay=1e-4))
+    naive = np.abs(p - t).max() / np.abs(t).max()
+    t, p = _step_pair(lambda ps: torch.optim.SGD(ps, lr=2.0 ** -7, momentum=0.875, weight_decay=2.0 ** -13),
+                      lambda ps: paddle.optimizer.Momentum(2.0 ** -7, 0.875, parameters=ps, weight_decay=2.0 ** -13))
+    exact = np.abs(p - t).max() / np.abs(t).max()
+    assert naive > 1e-10 and exact < 1e-14, (naive, exact)
+
+
 def test_adam_and_adamw_agree():
     t, p = _step_pair(lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-2),
                       lambda ps: paddle.optimizer.Adam(1e-2, parameters=ps, weight_decay=1e-2))
