@@ -40,7 +40,11 @@ class ModelInfo:
     min_size:     smallest input the architecture accepts (equal to input_size when
                   ``fixed_size``, i.e. the classifier is sized for exactly one input).
     parity_size:  the input used by the parity harness and CI: the smallest size the
-                  architecture allows that still exercises every layer.
+                  architecture allows that still exercises every layer, and keeps
+                  train-mode BatchNorm well conditioned (enough values per channel in
+                  the last stage); ``parity_size_1d`` overrides it for ``dims=1``, where
+                  a stage at 1/32 of the input holds size/32 values per sample rather
+                  than (size/32)^2, so 1D needs a longer signal than 2D needs a side.
     sized_by_input: the builder takes ``input_size=`` because its classifier width
                   depends on it (seed 000's adaptive nets).
     heavy:        its parity tests are marked ``heavy`` (they still run in CI).
@@ -56,6 +60,7 @@ class ModelInfo:
     in_channels: int = 3
     input_size_1d: int | None = None
     parity_size: int | None = None
+    parity_size_1d: int | None = None
     fixed_size: bool = False
     sized_by_input: bool = False
     published: tuple[Published, ...] = field(default_factory=tuple)
@@ -72,6 +77,8 @@ class ModelInfo:
         """The input size the parity harness uses for this model."""
         if self.fixed_size:
             return self.default_size(dims)
+        if dims == 1 and self.parity_size_1d is not None:
+            return self.parity_size_1d
         return self.parity_size if self.parity_size is not None else self.default_size(dims)
 
     def build_kwargs(self, dims: int, size: int | None = None, **overrides: Any) -> dict[str, Any]:

@@ -109,7 +109,7 @@ _HEAVY = ("efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
 MODELS = [
     ModelInfo(
         name, "efficientnet", f"Tan & Le 2019, EfficientNet-B{name[-1]}; torchvision's layout",
-        input_size=VARIANTS[name].input_size, min_size=1, parity_size=32,
+        input_size=VARIANTS[name].input_size, min_size=1, parity_size=32, parity_size_1d=128,
         published=(Published(count, {}, _TV),),
         heavy=name in _HEAVY, parity_batch=2 if name in _HEAVY else 4,
     )

@@ -104,14 +104,15 @@ _V1_SOURCE = "Zhang, Zhou, Lin, Sun 2017, ShuffleNet, Table 1 ({}x, g={})"
 
 MODELS = [
     ModelInfo(
-        name, "shufflenet", _V2_SOURCE, input_size=224, min_size=1, parity_size=32,
+        name, "shufflenet", _V2_SOURCE, input_size=224, min_size=1, parity_size=48, parity_size_1d=256,
         published=(Published(count, {}, _TV),),
     )
     for name, count in (("shufflenet_v2_x0_5", 1_366_792), ("shufflenet_v2_x1_0", 2_278_604),
                         ("shufflenet_v2_x1_5", 3_503_624), ("shufflenet_v2_x2_0", 7_393_996))
 ] + [
     ModelInfo(
-        f"shufflenet_v1_g{g}", "shufflenet", _V1_SOURCE.format(1, g), input_size=224, min_size=1, parity_size=32,
+        f"shufflenet_v1_g{g}", "shufflenet", _V1_SOURCE.format(1, g), input_size=224, min_size=1, parity_size=48,
+        parity_size_1d=256,
         notes=f"not in torchvision; {V1_PARAMS[g]:,} parameters and {V1_MACS[g] / 1e6:.1f}M MACs at 224 "
               f"(paper: {V1_PAPER_MFLOPS[g]} MFLOPs)",
     )
