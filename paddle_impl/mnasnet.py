@@ -11,6 +11,7 @@ from paddle import nn
 
 from paddle_impl._registry import register_model
 from paddle_impl.layers import batch_norm, check_dims, check_input, conv
+from paddle_impl.mobilenet import init_weights_ as init_mobilenet_
 from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS,
                                mnasnet_depths)
 
@@ -96,24 +97,15 @@ class MNASNet(nn.Layer):
         return self.classifier(x.mean(axis=list(range(2, x.ndim))))
 
 
-def init_weights_(model: nn.Layer) -> None:
-    """torchvision's MnasNet scheme: kaiming-normal convs (fan_out, ReLU gain), BN weight 1
-    bias 0, Linear kaiming-uniform (fan_out = classes, gain 1), zero biases. Set explicitly:
-    paddle's default conv init ignores groups, and its Linear weight is [in, out]."""
-    for m in model.sublayers(include_self=True):
-        if isinstance(m, (nn.Conv1D, nn.Conv2D)):
-            shape = m.weight.shape
-            fan_out = shape[0] * math.prod(shape[2:])
-            nn.initializer.Normal(mean=0.0, std=math.sqrt(2.0 / fan_out))(m.weight)
-            if m.bias is not None:
-                nn.initializer.Constant(0.0)(m.bias)
-        elif isinstance(m, (nn.BatchNorm1D, nn.BatchNorm2D)):
-            nn.initializer.Constant(1.0)(m.weight)
-            nn.initializer.Constant(0.0)(m.bias)
-        elif isinstance(m, nn.Linear):
-            bound = math.sqrt(3.0 / m.weight.shape[1])
-            nn.initializer.Uniform(-bound, bound)(m.weight)
-            nn.initializer.Constant(0.0)(m.bias)
+def init_weights_(model: MNASNet) -> None:
+    """torchvision's MnasNet scheme: MobileNet's for convs and BN (kaiming-normal fan_out, 1/0),
+    but the Linear kaiming-uniform over fan_out (= classes) with gain 1, zero bias. paddle's
+    Linear weight is [in, out], so fan_out is its second axis."""
+    init_mobilenet_(model)
+    linear = model.classifier[1]
+    bound = math.sqrt(3.0 / linear.weight.shape[1])
+    nn.initializer.Uniform(-bound, bound)(linear.weight)
+    nn.initializer.Constant(0.0)(linear.bias)
 
 
 def _mnasnet(name: str, num_classes: int, in_channels: int, dims: int, dropout: float) -> MNASNet:

@@ -207,7 +207,7 @@ class MobileNetV3(nn.Layer):
 def init_weights_(model: nn.Layer) -> None:
     """torchvision's MobileNet scheme: kaiming-normal convs (fan_out, ReLU gain; fan_out of a
     depthwise conv is channels * k * k, as torch counts it), BN weight 1 bias 0, Linear
-    N(0, 0.01), zero biases. Set explicitly: paddle's default conv init ignores groups."""
+    N(0, 0.01), zero biases. Set explicitly: paddle's default conv init is fan_in based."""
     for m in model.sublayers(include_self=True):
         if isinstance(m, (nn.Conv1D, nn.Conv2D)):
             shape = m.weight.shape

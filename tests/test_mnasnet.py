@@ -11,18 +11,14 @@ import torch
 import paddle_impl
 import torch_impl
 import zoo
+from _family_checks import (assert_input_errors, assert_output_shape, eval_pair, fan_out_std_ratios, randomize_,
+                            rel_err, trainable)
 from _torchvision import import_torchvision
 from parity import weights as W
 from zoo.specs.mnasnet import MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, mnasnet_depths, round_to_multiple_of
 
 NAMES = zoo.names("mnasnet")
 PUBLISHED = {"mnasnet0_5": 2_218_512, "mnasnet0_75": 3_170_208, "mnasnet1_0": 4_383_312, "mnasnet1_3": 6_282_256}
-
-
-def trainable(model) -> int:
-    if isinstance(model, torch.nn.Module):
-        return sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return sum(int(math.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
 
 
 def test_family_is_registered():
@@ -88,32 +84,19 @@ def test_init_scheme_both_sides(name):
     assert not t.classifier[1].bias.detach().numpy().any() and not p.classifier[1].bias.numpy().any()
     t_sd = {k: v.numpy() for k, v in t.state_dict().items()}
     p_sd = {W.paddle_key_to_torch(k, set()): v.numpy() for k, v in p.state_dict().items()}
-    depthwise = 0
     for sd in (t_sd, p_sd):
-        for key, w in sd.items():
-            if w.ndim >= 3 and w.size > 2_000:
-                std = math.sqrt(2.0 / (w.shape[0] * math.prod(w.shape[2:])))
-                assert abs(w.std() / std - 1) < 0.1, key
-                depthwise += w.shape[1] == 1
-    assert depthwise > 4
+        ratios = fan_out_std_ratios(sd)
+        assert all(abs(r - 1) < 0.1 for r in ratios.values()), ratios
+        assert sum(sd[k].shape[1] == 1 for k in ratios) > 4  # depthwise convs among them
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dims", [1, 2])
 def test_any_size_and_input_errors(name, dims):
-    kw = dict(dims=dims, in_channels=1, num_classes=4)
-    t = torch_impl.build(name, **kw).eval()
-    p = paddle_impl.build(name, **kw)
-    p.eval()
-    for side in (1, 33):
-        shape = (2, 1) + (side,) * dims
-        assert tuple(t(torch.zeros(shape)).shape) == (2, 4)
-        assert tuple(p(paddle.zeros(shape)).shape) == (2, 4)
-    for shape, hint in (((2, 3) + (32,) * dims, "1 input channels"), ((2, 1) + (32,) * (3 - dims), "expects input")):
-        for run in (lambda: t(torch.zeros(shape)), lambda: p(paddle.zeros(shape))):
-            with pytest.raises(ValueError) as err:
-                run()
-            assert hint in str(err.value) and str(list(shape)) in str(err.value)
+    t, p = eval_pair(name, dims=dims, in_channels=1, num_classes=4)
+    assert_output_shape(t, p, [(2, 1) + (side,) * dims for side in (1, 33)], (2, 4))
+    assert_input_errors(t, p, (((2, 3) + (32,) * dims, "1 input channels"),
+                               ((2, 1) + (32,) * (3 - dims), "expects input")))
 
 
 @pytest.mark.torchvision
@@ -124,12 +107,7 @@ def test_torchvision_reference(name):
     version 2, without torchvision swapping in its old fixed-width stem."""
     tv = import_torchvision()
     ref = getattr(tv.models, name)().double().eval()
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for key, t in ref.state_dict().items():
-            if t.is_floating_point():
-                r = torch.rand(t.shape, generator=g, dtype=t.dtype)
-                t.copy_(0.5 + r if key.endswith("running_var") else 0.2 * r - 0.1)
+    randomize_(ref.state_dict())
     ours = torch_impl.build(name).double().eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     back = getattr(tv.models, name)().double().eval()
@@ -145,5 +123,4 @@ def test_torchvision_reference(name):
     p.to(dtype="float64")
     W.copy_torch_to_paddle(ours, p)
     p.eval()
-    got = p(paddle.to_tensor(x)).numpy()
-    assert np.abs(got - want).max() / np.abs(want).max() < 1e-12
+    assert rel_err(p(paddle.to_tensor(x)).numpy(), want) < 1e-12

@@ -1,6 +1,5 @@
 """MobileNet v1 / v2 / v3: parameter counts, width multipliers, activations, init, input errors,
 and the torchvision and paddle.vision references, on both sides."""
-import math
 import re
 
 import numpy as np
@@ -11,6 +10,8 @@ import torch
 import paddle_impl
 import torch_impl
 import zoo
+from _family_checks import (assert_input_errors, assert_output_shape, eval_pair, fan_out_std_ratios, randomize_,
+                            rel_err, trainable)
 from _torchvision import import_torchvision
 from paddle_impl import mobilenet as P
 from parity import weights as W
@@ -21,28 +22,6 @@ NAMES = zoo.names("mobilenet")
 TORCHVISION = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
 PUBLISHED = {"mobilenet_v1": 4_231_976, "mobilenet_v2": 3_504_872, "mobilenet_v3_small": 2_542_856,
              "mobilenet_v3_large": 5_483_032}
-
-
-def trainable(model) -> int:
-    if isinstance(model, torch.nn.Module):
-        return sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return sum(int(math.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
-
-
-def rel_err(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300))
-
-
-def randomize_(state: dict, seed: int = 0) -> dict:
-    """Random values for every float tensor of a torch state dict; BN variances stay positive."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, t in state.items():
-            if t.is_floating_point():
-                r = torch.rand(t.shape, generator=g, dtype=t.dtype)
-                t.copy_(0.5 + r if key.endswith(("running_var", "weight")) and t.ndim == 1 else 0.2 * r - 0.1)
-    return state
 
 
 def test_family_is_registered():
@@ -87,19 +66,11 @@ def test_width_variants_match_torchvision(name, kwargs):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dims", [1, 2])
 def test_any_size_and_input_errors(name, dims):
-    kw = dict(dims=dims, in_channels=2, num_classes=7)
-    t = torch_impl.build(name, **kw).eval()
-    p = paddle_impl.build(name, **kw)
-    p.eval()
-    for side in (1, 17, 64):  # global pooling: any size down to 1 runs
-        shape = (2, 2) + (side,) * dims
-        assert tuple(t(torch.zeros(shape)).shape) == (2, 7)
-        assert tuple(p(paddle.zeros(shape)).shape) == (2, 7)
-    for shape, hint in (((2, 3) + (32,) * dims, "2 input channels"), ((2, 2) + (32,) * (3 - dims), "expects input")):
-        for run in (lambda: t(torch.zeros(shape)), lambda: p(paddle.zeros(shape))):
-            with pytest.raises(ValueError) as err:
-                run()
-            assert hint in str(err.value) and str(list(shape)) in str(err.value)
+    t, p = eval_pair(name, dims=dims, in_channels=2, num_classes=7)
+    # Global pooling: any size down to 1 runs.
+    assert_output_shape(t, p, [(2, 2) + (side,) * dims for side in (1, 17, 64)], (2, 7))
+    assert_input_errors(t, p, (((2, 3) + (32,) * dims, "2 input channels"),
+                               ((2, 2) + (32,) * (3 - dims), "expects input")))
 
 
 def test_hardsigmoid_is_exact_and_paddles_builtin_is_not():
@@ -141,27 +112,23 @@ def test_squeeze_excitation_widths():
 @pytest.mark.parametrize("name", NAMES)
 def test_init_scheme_both_sides(name):
     """torchvision's MobileNet init on both sides: conv weights N(0, sqrt(2 / fan_out)) with
-    fan_out = out_channels * k * k, depthwise convs included (paddle's default would not
-    count it so), BN 1/0, Linear N(0, 0.01), zero biases."""
+    fan_out = out_channels * k * k, depthwise convs included (paddle's default is fan_in
+    based), BN 1/0, Linear N(0, 0.01), zero biases."""
     t, p = torch_impl.build(name), paddle_impl.build(name)
     linear = {k for k, m in t.named_modules() if isinstance(m, torch.nn.Linear)}
-    depthwise = 0
     for sd in ({k: v.numpy() for k, v in t.state_dict().items()},
                {W.paddle_key_to_torch(k, set()): v.numpy() for k, v in p.state_dict().items()}):
+        ratios = fan_out_std_ratios(sd)
+        assert all(abs(r - 1) < 0.1 for r in ratios.values()), ratios
+        assert sum(sd[k].shape[1] == 1 for k in ratios) > 4  # depthwise convs among them
         for key, w in sd.items():
             owner, leaf = key.rpartition(".")[::2]
             if leaf in ("bias", "running_mean", "_mean"):
                 assert not w.any(), key
             elif leaf in ("running_var", "_variance") or (leaf == "weight" and w.ndim == 1):
                 assert (w == 1).all(), key
-            elif owner in linear:
-                if w.size > 10_000:
-                    assert abs(w.std() - 0.01) < 0.001, key
-            elif w.size > 2_000:
-                std = math.sqrt(2.0 / (w.shape[0] * math.prod(w.shape[2:])))
-                assert abs(w.std() / std - 1) < 0.1, key
-                depthwise += w.shape[1] == 1
-    assert depthwise > 4
+            elif owner in linear and w.size > 10_000:
+                assert abs(w.std() - 0.01) < 0.001, key
 
 
 @pytest.mark.torchvision

@@ -12,30 +12,11 @@ import paddle_impl
 import torch_impl
 import zoo
 from parity import weights as W
+from _family_checks import assert_input_errors, randomize_, rel_err, trainable
 from _torchvision import import_torchvision
 from zoo.specs.squeezenet import POOL, ceil_pool_size, feature_size, min_size
 
 NAMES = zoo.names("squeezenet")
-
-
-def trainable(model) -> int:
-    if isinstance(model, torch.nn.Module):
-        return sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return sum(int(math.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
-
-
-def randomize_(model: torch.nn.Module, seed: int = 0) -> None:
-    """Random values in every float tensor, so a reference comparison tests every weight."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g, dtype=t.dtype) * 0.2 - 0.1)
-
-
-def rel_err(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300))
 
 
 def test_family_is_registered():
@@ -78,11 +59,8 @@ def test_min_size_and_input_errors(name, dims):
     small = (1, 3) + (low - 1,) * dims
     bad_rank = (1, 3) + (64,) * (3 - dims)
     bad_channels = (1, 1) + (64,) * dims
-    for shape, hint in ((small, f"at least {low}"), (bad_rank, "expects input"), (bad_channels, "3 input channels")):
-        for run in (lambda: t(torch.zeros(shape)), lambda: p(paddle.zeros(shape))):
-            with pytest.raises(ValueError) as err:
-                run()
-            assert hint in str(err.value) and str(list(shape)) in str(err.value)
+    assert_input_errors(t, p, ((small, f"at least {low}"), (bad_rank, "expects input"),
+                               (bad_channels, "3 input channels")))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -110,7 +88,7 @@ def test_torchvision_reference(name):
     """torchvision's state dict loads with strict=True and gives the same output, here and in paddle."""
     tv = import_torchvision()
     ref = getattr(tv.models, name)().double().eval()
-    randomize_(ref)
+    randomize_(ref.state_dict())
     ours = torch_impl.build(name).double().eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     ref_again = getattr(tv.models, name)()

@@ -9,6 +9,7 @@ from torch import nn
 
 from torch_impl._registry import register_model
 from torch_impl.layers import batch_norm, check_dims, check_input, conv
+from torch_impl.mobilenet import init_weights_ as init_mobilenet_
 from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS,
                                mnasnet_depths)
 
@@ -98,20 +99,13 @@ class MNASNet(nn.Module):
         return self.classifier(x.mean(list(range(2, x.ndim))))
 
 
-def init_weights_(model: nn.Module) -> None:
-    """torchvision's MnasNet scheme: kaiming-normal convs (fan_out, ReLU gain), BN weight 1
-    bias 0, Linear kaiming-uniform (fan_out = classes, gain 1), zero biases."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.kaiming_uniform_(m.weight, mode="fan_out", nonlinearity="sigmoid")
-            nn.init.zeros_(m.bias)
+def init_weights_(model: MNASNet) -> None:
+    """torchvision's MnasNet scheme: MobileNet's for convs and BN (kaiming-normal fan_out, 1/0),
+    but the Linear kaiming-uniform over fan_out (= classes) with gain 1, zero bias."""
+    init_mobilenet_(model)
+    linear = model.classifier[1]
+    nn.init.kaiming_uniform_(linear.weight, mode="fan_out", nonlinearity="sigmoid")
+    nn.init.zeros_(linear.bias)
 
 
 def _mnasnet(name: str, num_classes: int, in_channels: int, dims: int, dropout: float) -> MNASNet:
