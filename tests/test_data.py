@@ -1,7 +1,5 @@
 """zoo/data.py: the offline datasets, the IDX and CIFAR readers (and their errors), resizing."""
 import gzip
-import io
-import os
 import pickle
 import struct
 import subprocess
@@ -65,7 +63,8 @@ def test_digits():
 ])
 def test_series(name, channels, length, train, test, counts):
     ds = data.load(name)
-    assert ds.dims == 1 and ds.x_train.shape == (train, channels, length) and ds.x_test.shape == (test, channels, length)
+    assert ds.dims == 1 and ds.x_train.shape == (train, channels, length)
+    assert ds.x_test.shape == (test, channels, length)
     assert class_counts(ds.y_test, ds.num_classes) == counts
     assert data.info(name).dims == 1
 

