@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="float64 proves exactness, float32 is what users run (default both)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export checks")
-    p.add_argument("--batch", type=int, default=4, help="batch size of the test input (default 4)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="batch size of the test input (default: each model's parity batch, 4 or 2 for the largest)")
     p.add_argument("--size", type=int, help="spatial input size (default: each model's parity size)")
     p.add_argument("--brief", action="store_true", help="print only the one-line-per-model summary")
     return p

@@ -57,14 +57,18 @@ def published_check(name: str, dims: int) -> Check | None:
     return Check("published_params", not problems, metric="exact", detail=detail)
 
 
-def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int = 4, size: int | None = None,
-              seed: int = 0, steps: int = 3) -> Report:
-    """Build ``name`` in both frameworks with the same arguments and run every check."""
+def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int | None = None,
+              size: int | None = None, seed: int = 0, steps: int = 3) -> Report:
+    """Build ``name`` in both frameworks with the same arguments and run every check.
+
+    ``batch`` and ``size`` default to the model's registry entry (``parity_batch`` and
+    its parity size for ``dims``)."""
     from parity.onnx_check import check_onnx
 
     start = time.perf_counter()
     info = zoo.get(name)
     size = size if size is not None else info.check_size(dims)
+    batch = batch if batch is not None else info.parity_batch
     kwargs = info.build_kwargs(dims, size)
     torch.manual_seed(seed)
     paddle.seed(seed)
@@ -93,7 +97,8 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
 
 
 def run_many(names: Iterable[str], dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("float64", "float32"),
-             *, onnx: bool = True, batch: int = 4, size: int | None = None, progress=None) -> list[Report]:
+             *, onnx: bool = True, batch: int | None = None, size: int | None = None,
+             progress=None) -> list[Report]:
     """run_model over names x dims x dtypes; ONNX (always float32) runs once per model and dims."""
     dtypes = list(dtypes)
     reports = []
