@@ -151,31 +151,48 @@ class Err:
         return getattr(self, metric)
 
 
+def _transposed(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous transpose of a 2-D array (a Linear weight), made by torch: numpy's is
+    2-3x slower, and strided views make every later pass over the array slow too."""
+    return torch.from_numpy(np.ascontiguousarray(x)).t().contiguous().numpy()
+
+
+def _absmax(x: np.ndarray) -> float:
+    # max|x| without materialising |x| (these arrays reach 10^8 elements for VGG)
+    return max(float(x.max()), -float(x.min())) if x.size else 0.0
+
+
+def _norm(x: np.ndarray) -> float:
+    flat = x.ravel()
+    return math.sqrt(float(np.dot(flat, flat))) if flat.size else 0.0
+
+
 def _errs(pairs: Sequence[tuple[str, Any, Any]], dtype: str) -> list[tuple[str, Err]]:
     """Per-tensor errors of (name, a, b) with the check-wide scale floor applied."""
     arrays = [(n, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) for n, a, b in pairs]
-    scale = max((float(np.abs(x).max()) for _, a, b in arrays for x in (a, b) if x.size), default=0.0)
-    norm = max((float(np.linalg.norm(b)) for _, _, b in arrays if b.size), default=0.0)
+    stats = [(_absmax(a), _absmax(b), _norm(b)) for _, a, b in arrays]
+    scale = max((max(sa, sb) for sa, sb, _ in stats), default=0.0)
+    norm = max((nb for *_, nb in stats), default=0.0)
     out = []
-    for n, a, b in arrays:
+    for (n, a, b), (amax, bmax, bnorm) in zip(arrays, stats):
         if a.shape != b.shape:
             out.append((f"{n} (shapes {list(a.shape)} vs {list(b.shape)})", Err(math.inf, math.inf, math.inf)))
             continue
         if a.size == 0:
             out.append((n, Err(0.0, 0.0, 0.0)))
             continue
-        diff = np.abs(a - b)
-        if not np.all(np.isfinite(diff)):
+        diff = a - b
+        max_abs = _absmax(diff)
+        if not math.isfinite(max_abs):
             out.append((f"{n} (non-finite)", Err(math.inf, math.inf, math.inf)))
             continue
-        max_abs = float(diff.max())
         if max_abs == 0.0:
             out.append((n, Err(0.0, 0.0, 0.0)))
             continue
-        denom = max(float(np.abs(a).max()), float(np.abs(b).max()), SCALE_FLOOR[dtype] * scale)
-        norm_denom = max(float(np.linalg.norm(b)), SCALE_FLOOR[dtype] * norm)
+        denom = max(amax, bmax, SCALE_FLOOR[dtype] * scale)
+        norm_denom = max(bnorm, SCALE_FLOOR[dtype] * norm)
         out.append((n, Err(max_abs, max_abs / denom if denom > 0 else math.inf,
-                           float(np.linalg.norm(a - b)) / norm_denom if norm_denom > 0 else math.inf)))
+                           _norm(diff) / norm_denom if norm_denom > 0 else math.inf)))
     return out
 
 
@@ -611,7 +628,7 @@ def _grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
             continue
         tg = tp.grad.numpy() if tp.grad is not None else np.zeros(tuple(tp.shape))
         pg = pp.grad.numpy() if pp.grad is not None else np.zeros(tuple(pp.shape))
-        errs.append((pair.torch, tg, pg.T if pair.transpose else pg))
+        errs.append((pair.torch, tg, _transposed(pg) if pair.transpose else pg))
     return errs
 
 
@@ -700,29 +717,30 @@ def _check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype
             if tp is None or tp.grad is None or pp is None or pp.grad is None:
                 continue
             pg = pp.grad.numpy()
-            grads.append((pair, tp, pp, np.maximum(np.abs(tp.grad.numpy()), np.abs(pg.T if pair.transpose else pg))))
+            grads.append((pair, tp, pp, _transposed(pg) if pair.transpose else pg))
         if shared:
-            grad_err = max([grad_err] + [e.norm_rel for _, e in _errs(_grad_pairs(torch_module, paddle_module, kmap),
-                                                                       dtype)])
-            for pair, tp, pp, _ in grads:
+            grad_err = max([grad_err] + [e.norm_rel for _, e in _errs([(pair.torch, tp.grad.numpy(), pg)
+                                                                       for pair, tp, _, pg in grads], dtype)])
+            for pair, tp, pp, pg in grads:
                 tg = tp.grad.numpy()
-                pp.grad.set_value((tg.T if pair.transpose else tg).astype(pp.grad.numpy().dtype))
+                pp.grad.set_value(_transposed(tg.astype(pg.dtype, copy=False)) if pair.transpose else tg.astype(pg.dtype))
             grads = []
+        grads = [(pair, tp, pp, pg, np.maximum(np.abs(tp.grad.numpy()), np.abs(pg))) for pair, tp, pp, pg in grads]
         top = max((float(g.max()) for *_, g in grads if g.size), default=0.0)
-        for pair, tp, pp, g in grads:
+        for pair, tp, pp, pg, g in grads:
             mask = g <= NOISE_FLOOR[dtype] * top
             if mask.any():
                 zeroed[pair.torch] = max(zeroed.get(pair.torch, 0), int(mask.sum()))
                 tp.grad[torch.from_numpy(mask)] = 0
-                pg = pp.grad.numpy()
-                pp.grad.set_value(np.where(mask.T if pair.transpose else mask, 0, pg).astype(pg.dtype))
+                kept = np.where(mask, 0, pg)
+                pp.grad.set_value(_transposed(kept) if pair.transpose else kept)
         t_opt.step()
         p_opt.step()
         t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
         step_pairs = []
         for pair in pairs:
             pa = p_sd[pair.paddle].numpy()
-            step_pairs.append((f"step {step} {pair.torch}", t_sd[pair.torch].numpy(), pa.T if pair.transpose else pa))
+            step_pairs.append((f"step {step} {pair.torch}", t_sd[pair.torch].numpy(), _transposed(pa) if pair.transpose else pa))
         per_step.append(_judge(name, dtype, step_pairs))
     worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
     if not worst.passed and torch_twin is not None and not shared:

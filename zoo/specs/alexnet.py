@@ -163,5 +163,6 @@ MODELS = [
         "Dive into Deep Learning, AlexNet (seed 001): 1-channel 224x224 Fashion-MNIST, classifier sized from the input",
         input_size=224, min_size=min_input_size(ALEXNET_D2L_FEATURES), parity_size=min_input_size(ALEXNET_D2L_FEATURES),
         sized_by_input=True, num_classes=10, in_channels=1,
+        heavy=True,  # its 4096-wide classifier (58M parameters) makes the full parity matrix ~2 CPU-minutes
     ),
 ]

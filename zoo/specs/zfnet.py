@@ -37,7 +37,7 @@ MODELS = [
     ModelInfo(
         "zfnet", "zfnet", "Zeiler & Fergus 2013 (Fig. 3): 7x7/2 conv1, LRN, 4096-4096 classifier sized from the input",
         input_size=224, min_size=min_input_size(ZFNET_FEATURES), parity_size=min_input_size(ZFNET_FEATURES),
-        sized_by_input=True,
+        sized_by_input=True, heavy=True,  # 4096-wide classifier: as alexnet_d2l
     ),
     ModelInfo(
         "zfnet_bn", "zfnet", "seed 000: ZFNet with BatchNorm after every conv, 1024-wide classifier sized from the input",
