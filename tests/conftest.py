@@ -28,12 +28,6 @@ def _seeded():
 # visible in every run's summary; each belongs to an issue that is still open. Remove an
 # entry as soon as its test passes.
 KNOWN_FAILURES = {
-    "tests/test_parity.py::test_parity[alexnet_bn-2d-float32]": "issue 3: paddle ONNX export (onnx version converter, axes input)",
-    "tests/test_parity.py::test_parity[mobilenet_v1-1d-float64]": "issue 5: mobilenet_v1 1D parity fails after the merge",
-    "tests/test_parity.py::test_parity[mobilenet_v1-1d-float32]": "issue 5: mobilenet_v1 1D parity fails after the merge",
-    "tests/test_parity.py::test_parity[mobilenet_v1-2d-float32]": "issue 5: mobilenet_v1 2D float32 parity fails after the merge",
-    "tests/test_googlenet.py::test_torchvision_reference[True]": "issue 4: torchvision GoogLeNet reference differs after the merge",
-    "tests/test_googlenet.py::test_torchvision_reference[False]": "issue 4: torchvision GoogLeNet reference differs after the merge",
     "tests/test_inception.py::test_aux_head_parity_in_1d_at_299": "issue 4: Inception-v3 aux head 1D parity at 299",
     "tests/test_inception.py::test_torchvision_reference": "issue 4: torchvision Inception-v3 reference differs after the merge",
     "tests/test_distributed.py::test_paddle_data_parallel_two_processes_equal_one":
