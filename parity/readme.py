@@ -130,6 +130,7 @@ def update_readme(readme: str | Path = README, report: str | Path | None = REPOR
     """
     path = Path(readme)
     text = path.read_text()
+    _bounds(text)  # no markers: fail before the minute the table takes
     new = replace_table(text, model_table(names, report))
     if new == text:
         return False

@@ -104,14 +104,20 @@ _COUNTS = {
     "efficientnet_b3": 12_233_232, "efficientnet_b4": 19_341_616, "efficientnet_b5": 30_389_784,
     "efficientnet_b6": 43_040_704, "efficientnet_b7": 66_347_960,
 }
-_HEAVY = ("efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
+# B1-B4 take 0.5-2 CPU-minutes per parity case at the smallest sizes (depth and SE blocks,
+# not width); B5-B7 also need batch 2 and, with only 2 values per channel in a 1x1 last
+# stage, a 64x64 input to keep train-mode BatchNorm conditioned.
+_HEAVY = ("efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
+          "efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
+_BATCH_2 = ("efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
 
 MODELS = [
     ModelInfo(
         name, "efficientnet", f"Tan & Le 2019, EfficientNet-B{name[-1]}; torchvision's layout",
-        input_size=VARIANTS[name].input_size, min_size=1, parity_size=32, parity_size_1d=128,
+        input_size=VARIANTS[name].input_size, min_size=1, parity_size=64 if name in _BATCH_2 else 32,
+        parity_size_1d=128,
         published=(Published(count, {}, _TV),),
-        heavy=name in _HEAVY, parity_batch=2 if name in _HEAVY else 4,
+        heavy=name in _HEAVY, parity_batch=2 if name in _BATCH_2 else 4,
     )
     for name, count in _COUNTS.items()
 ]

@@ -111,7 +111,7 @@ MODELS = [
                         ("shufflenet_v2_x1_5", 3_503_624), ("shufflenet_v2_x2_0", 7_393_996))
 ] + [
     ModelInfo(
-        f"shufflenet_v1_g{g}", "shufflenet", _V1_SOURCE.format(1, g), input_size=224, min_size=1, parity_size=48,
+        f"shufflenet_v1_g{g}", "shufflenet", _V1_SOURCE.format(1, g), input_size=224, min_size=1, parity_size=64,
         parity_size_1d=256,
         notes=f"not in torchvision; {V1_PARAMS[g]:,} parameters and {V1_MACS[g] / 1e6:.1f}M MACs at 224 "
               f"(paper: {V1_PAPER_MFLOPS[g]} MFLOPs)",
