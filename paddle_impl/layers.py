@@ -88,10 +88,52 @@ class BatchNorm2D(_TorchStatsBatchNorm, nn.BatchNorm2D):
         self._init_torch_momentum(momentum)
 
 
+class _Float64AvgPool:
+    """Mixin: float64 average pooling computed in float64 in the backward pass too.
+
+    paddle's float64 avg-pool backward works in float32 precision (input gradients off by
+    ~1e-8 relative; PITFALLS.md), and Adam's first step, g / (|g| + eps), turns that into
+    visible weight differences wherever a gradient is near zero. float64 input (padding
+    counted, no ceil_mode: all the zoo uses) is therefore averaged over windows gathered
+    with ``unfold``, which is exact; float32 (what users run and what exports) and the
+    other modes keep paddle's kernel.
+    """
+
+    def _pool_kernel(self, x: paddle.Tensor) -> paddle.Tensor:
+        # Called directly rather than through super(), as in _TorchStatsBatchNorm.
+        if x.ndim == 3:
+            return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, exclusive=self.exclusive,
+                                ceil_mode=self.ceil_mode)
+        return F.avg_pool2d(x, self.ksize, self.stride, self.padding, ceil_mode=self.ceil_mode,
+                            exclusive=self.exclusive, divisor_override=self.divisor, data_format=self.data_format)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if x.dtype != paddle.float64 or self.ceil_mode or self.exclusive:
+            return self._pool_kernel(x)
+        one_d = x.ndim == 3
+        if one_d:  # a 1 x L image: no window, stride or padding along the added axis
+            k, s, p = ([1, self.kernel_size], [1, self.stride], [0, self.padding])
+        else:
+            k, s, p = ([v, v] if isinstance(v, int) else list(v) for v in (self.ksize, self.stride, self.padding))
+        x4 = x.unsqueeze(2) if one_d else x
+        n, c, h, w = x4.shape
+        out_h, out_w = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
+        out = F.unfold(x4, k, s, p).reshape([n, c, k[0] * k[1], out_h, out_w]).mean(2)
+        return out.squeeze(2) if one_d else out
+
+
+class AvgPool1D(_Float64AvgPool, nn.AvgPool1D):
+    """AvgPool1D whose float64 backward is exact (see _Float64AvgPool)."""
+
+
+class AvgPool2D(_Float64AvgPool, nn.AvgPool2D):
+    """AvgPool2D whose float64 backward is exact (see _Float64AvgPool)."""
+
+
 CONV = {1: nn.Conv1D, 2: nn.Conv2D}
 BATCH_NORM = {1: BatchNorm1D, 2: BatchNorm2D}
 MAX_POOL = {1: nn.MaxPool1D, 2: nn.MaxPool2D}
-AVG_POOL = {1: nn.AvgPool1D, 2: nn.AvgPool2D}
+AVG_POOL = {1: AvgPool1D, 2: AvgPool2D}
 ADAPTIVE_AVG_POOL = {1: nn.AdaptiveAvgPool1D, 2: nn.AdaptiveAvgPool2D}
 ADAPTIVE_MAX_POOL = {1: nn.AdaptiveMaxPool1D, 2: nn.AdaptiveMaxPool2D}
 

@@ -98,6 +98,28 @@ def test_avgpool_padding_is_counted_in_torch_only(dims):
     np.testing.assert_allclose(ours, want, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dims", [1, 2])
+def test_paddle_float64_avgpool_backward_divides_in_float32(dims):
+    """paddle's float64 avg-pool backward is off by ~1e-8 (a float32 divisor) for a 3-wide
+    window; paddle_impl.layers' AvgPool averages unfolded windows in float64, exactly."""
+    x = rng(2, 3, *([9] * dims))
+    g = rng(2, 3, *([5] * dims), seed=1)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    (torch.nn.functional.avg_pool1d if dims == 1 else torch.nn.functional.avg_pool2d)(tx, 3, 2, 1).mul(
+        torch.from_numpy(g)).sum().backward()
+
+    def paddle_grad(pool):
+        px = paddle.to_tensor(x, stop_gradient=False)
+        (pool(px) * paddle.to_tensor(g)).sum().backward()
+        return px.grad.numpy()
+
+    naive = paddle_grad((paddle.nn.AvgPool1D if dims == 1 else paddle.nn.AvgPool2D)(3, 2, 1, exclusive=False))
+    ours = paddle_grad(PL.avg_pool(dims, 3, 2, 1))
+    want = tx.grad.numpy()
+    assert np.abs(naive - want).max() > 1e-10
+    np.testing.assert_allclose(ours, want, rtol=1e-14, atol=1e-15)
+
+
 def test_set_state_dict_silently_skips_bad_keys():
     layer = paddle.nn.Linear(3, 4)
     before = layer.weight.numpy().copy()
