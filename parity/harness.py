@@ -1,7 +1,6 @@
 """Run the parity checks on registered models: build both sides, compare, export ONNX."""
 from __future__ import annotations
 
-import functools
 import math
 import time
 from typing import Iterable
@@ -38,7 +37,20 @@ def _trainable(model: torch.nn.Module | paddle.nn.Layer) -> int:
     return sum(int(math.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
 
 
-@functools.lru_cache(maxsize=None)
+# Trainable counts (torch, paddle) per (model, builder arguments), so a process builds each
+# published configuration once (VGG-16 takes seconds to build in paddle).
+_COUNTS: dict[tuple[str, tuple], tuple[int, int]] = {}
+
+
+def _counts(name: str, kw: dict) -> tuple[int, int]:
+    key = (name, tuple(sorted(kw.items())))
+    if key not in _COUNTS:
+        with torch.device("meta"):  # shapes only: the torch side need not initialise anything
+            t_model = torch_impl.build(name, **kw)
+        _COUNTS[key] = (_trainable(t_model), _trainable(paddle_impl.build(name, **kw)))
+    return _COUNTS[key]
+
+
 def published_check(name: str, dims: int) -> Check | None:
     """Trainable counts on both sides against every count published for ``dims`` (None if none is)."""
     info = zoo.get(name)
@@ -48,7 +60,7 @@ def published_check(name: str, dims: int) -> Check | None:
     problems, seen = [], []
     for pub in rows:
         kw = info.build_kwargs(dims, **{k: v for k, v in pub.kwargs.items() if k != "dims"})
-        counts = (_trainable(torch_impl.build(name, **kw)), _trainable(paddle_impl.build(name, **kw)))
+        counts = _counts(name, kw)
         args = ", ".join(f"{k}={v}" for k, v in pub.kwargs.items())
         seen.append(f"{pub.count:,} ({args}; {pub.source})")
         if counts != (pub.count, pub.count):
@@ -74,6 +86,7 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     paddle.seed(seed)
     t_model = torch_impl.build(name, **kwargs)
     p_model = paddle_impl.build(name, **kwargs)
+    _COUNTS.setdefault((name, tuple(sorted(kwargs.items()))), (_trainable(t_model), _trainable(p_model)))
     x = np.random.RandomState(seed).standard_normal(info.input_shape(dims, batch, size))
     onnx_checks: list[Check] = []
     if onnx:

@@ -334,7 +334,7 @@ class _Torch:
         model.eval()
         try:
             with torch.no_grad():
-                model(torch.zeros((1, *shape), dtype=dtype))
+                model(torch.zeros((1, *shape), dtype=dtype, device=param.device if param is not None else None))
         finally:
             for m, mode in modes:
                 m.train(mode)
@@ -565,9 +565,18 @@ def _summarize_registered(name: str, framework: str, dims: int, size: int, num_c
 
     kwargs = zoo.get(name).build_kwargs(dims, size, num_classes=num_classes, in_channels=in_channels)
     if framework == "torch":
+        import torch
         import torch_impl
 
-        model = torch_impl.build(name, **kwargs)
+        # Shapes are all a summary needs: on the meta device nothing is initialised or
+        # computed (EfficientNet-B7 at 600x600 takes seconds otherwise). A model whose
+        # forward needs real values falls back to the CPU.
+        try:
+            with torch.device("meta"):
+                model = torch_impl.build(name, **kwargs)
+            return summarize(model, (in_channels,) + (size,) * dims)
+        except (RuntimeError, NotImplementedError, ValueError, TypeError):
+            model = torch_impl.build(name, **kwargs)
     elif framework == "paddle":
         import paddle_impl
 

@@ -426,15 +426,16 @@ class KeyMap:
 
     def to_paddle(self, torch_module: torch.nn.Module) -> dict[str, np.ndarray]:
         sd = torch_module.state_dict()
-        return {p.paddle: (lambda a: np.ascontiguousarray(a.T) if p.transpose else a)(to_numpy(sd[p.torch]))
+        # Transposes are made by torch: numpy's copy of a transposed 25088x4096 matrix is 2-3x slower.
+        return {p.paddle: to_numpy(sd[p.torch].detach().t().contiguous() if p.transpose else sd[p.torch])
                 for p in self.pairs}
 
     def to_torch(self, paddle_module: paddle.nn.Layer, torch_module: torch.nn.Module) -> dict[str, torch.Tensor]:
         sd = paddle_module.state_dict()
         out = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}  # keeps BN counters
         for p in self.pairs:
-            arr = to_numpy(sd[p.paddle])
-            out[p.torch] = torch.from_numpy(np.ascontiguousarray(arr.T) if p.transpose else arr)
+            arr = torch.from_numpy(to_numpy(sd[p.paddle]))
+            out[p.torch] = arr.t().contiguous() if p.transpose else arr
         return out
 
 
