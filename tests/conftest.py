@@ -30,8 +30,10 @@ def _seeded():
 KNOWN_FAILURES = {
     "tests/test_inception.py::test_aux_head_parity_in_1d_at_299": "issue 4: Inception-v3 aux head 1D parity at 299",
     "tests/test_inception.py::test_torchvision_reference": "issue 4: torchvision Inception-v3 reference differs after the merge",
-    "tests/test_distributed.py::test_paddle_data_parallel_two_processes_equal_one":
-        "issue 8: failed in a run where other processes were being killed; unverified since",
+    "tests/test_parity.py::test_parity[mnasnet1_3-1d-float32]":
+        "issue 5: train-mode gradients 6e-2 apart (norm_rel) while torch float32 is 1e-3 from float64",
+    "tests/test_parity.py::test_parity[resnet152-2d-float64]":
+        "issue 4: SGD steps 5e-3 apart (max_rel) in a run before the float64 avg-pool fix; not rerun since",
 }
 
 
