@@ -54,6 +54,9 @@ MODELS = [
         name, "mnasnet", f"{_PAPER} {name} (depth multiplier {alpha})",
         input_size=224, min_size=1, parity_size=64,
         published=(Published(_COUNTS[name], {"num_classes": 1000, "in_channels": 3}, _TV),),
+        # Width variants of one network: the full matrix runs on 0.5 and 1.0 in CI, the
+        # light check on these two (the full matrix with -m heavy).
+        heavy=name in ("mnasnet0_75", "mnasnet1_3"),
     )
     for name, alpha in MNASNET_ALPHAS.items()
 ]

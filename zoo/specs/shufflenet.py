@@ -106,13 +106,16 @@ MODELS = [
     ModelInfo(
         name, "shufflenet", _V2_SOURCE, input_size=224, min_size=1, parity_size=48, parity_size_1d=256,
         published=(Published(count, {}, _TV),),
+        # Width/group variants of one network: in CI the full matrix runs on x0_5, x1_0, g1
+        # and g3, the light check on the rest (the full matrix with -m heavy).
+        heavy=name in ("shufflenet_v2_x1_5", "shufflenet_v2_x2_0"),
     )
     for name, count in (("shufflenet_v2_x0_5", 1_366_792), ("shufflenet_v2_x1_0", 2_278_604),
                         ("shufflenet_v2_x1_5", 3_503_624), ("shufflenet_v2_x2_0", 7_393_996))
 ] + [
     ModelInfo(
         f"shufflenet_v1_g{g}", "shufflenet", _V1_SOURCE.format(1, g), input_size=224, min_size=1, parity_size=64,
-        parity_size_1d=256,
+        parity_size_1d=256, heavy=g in (2, 4, 8),
         notes=f"not in torchvision; {V1_PARAMS[g]:,} parameters and {V1_MACS[g] / 1e6:.1f}M MACs at 224 "
               f"(paper: {V1_PAPER_MFLOPS[g]} MFLOPs)",
     )
