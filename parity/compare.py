@@ -8,7 +8,10 @@ Checks, in order (DESIGN.md, "What the parity harness checks"):
   train_*      train-mode forward and backward, BatchNorm on batch statistics: the loss,
                the input gradient, every parameter gradient, the BN running statistics
   sgd_steps    K steps of SGD with momentum and weight decay on the same batches
-  adam_steps   K steps of Adam
+  adam_steps   K steps of Adam (float64: each side on its own gradients; float32: on
+               torch's, see SHARED_GRADIENTS)
+A failed train or step check is judged again against torch's own error on a reference
+run (see SENSITIVITY_FACTOR); the check's detail then gives both numbers.
 When a forward check fails, forward hooks on both sides name the first layer whose
 output differs. Dropout and other stochastic layers (any module with
 ``stochastic = True``) are switched to eval during train checks, since the two
