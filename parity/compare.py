@@ -271,15 +271,21 @@ def _is_stochastic_paddle(m: paddle.nn.Layer) -> bool:
         or getattr(m, "stochastic", False)
 
 
-def _train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[str]:
+def _torch_train_mode(torch_module: torch.nn.Module) -> list[str]:
     """Train mode with stochastic layers in eval; returns the names of those layers."""
     torch_module.train()
-    paddle_module.train()
     frozen = []
     for name, m in torch_module.named_modules():
         if _is_stochastic_torch(m):
             m.eval()
             frozen.append(name)
+    return frozen
+
+
+def _train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[str]:
+    """Both sides in train mode with stochastic layers in eval; returns torch's names of those layers."""
+    frozen = _torch_train_mode(torch_module)
+    paddle_module.train()
     for _, m in paddle_module.named_sublayers():
         if _is_stochastic_paddle(m):
             m.eval()
@@ -593,13 +599,6 @@ def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repo
     return checks
 
 
-def _torch_train_mode(module: torch.nn.Module) -> None:
-    module.train()
-    for m in module.modules():
-        if _is_stochastic_torch(m):
-            m.eval()
-
-
 def _rejudge_train(torch_module, twin, lt, xt, x, labels, proj, dtype, checks, bn_keys, seed) -> list[Check]:
     """The failed train checks (loss, input and parameter gradients, BN statistics) judged
     again against torch's own error on the reference run (see SENSITIVITY_FACTOR)."""
@@ -638,15 +637,21 @@ def _grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
     return errs
 
 
+def _torch_optimizer(kind: str, torch_module: torch.nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in torch_module.parameters() if p.requires_grad]
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=SGD["lr"], momentum=SGD["momentum"], weight_decay=SGD["weight_decay"])
+    return torch.optim.Adam(params, lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"])
+
+
 def _optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer):
-    t_params = [p for p in torch_module.parameters() if p.requires_grad]
     p_params = [p for p in paddle_module.parameters() if not p.stop_gradient]
     if kind == "sgd":
         # torch's weight_decay and paddle's float weight_decay are both L2 added to the gradient.
-        return (torch.optim.SGD(t_params, lr=SGD["lr"], momentum=SGD["momentum"], weight_decay=SGD["weight_decay"]),
+        return (_torch_optimizer(kind, torch_module),
                 paddle.optimizer.Momentum(learning_rate=SGD["lr"], momentum=SGD["momentum"], parameters=p_params,
                                           weight_decay=SGD["weight_decay"]))
-    return (torch.optim.Adam(t_params, lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"]),
+    return (_torch_optimizer(kind, torch_module),
             paddle.optimizer.Adam(learning_rate=ADAM["lr"], beta1=ADAM["betas"][0], beta2=ADAM["betas"][1],
                                   epsilon=ADAM["eps"], parameters=p_params))
 
@@ -658,9 +663,7 @@ def _torch_twin_steps(clean: torch.nn.Module, noisy: torch.nn.Module, noisy_inpu
     opts = []
     for m in (clean, noisy):
         _torch_train_mode(m)
-        params = [p for p in m.parameters() if p.requires_grad]
-        opts.append(torch.optim.SGD(params, lr=SGD["lr"], momentum=SGD["momentum"], weight_decay=SGD["weight_decay"])
-                    if kind == "sgd" else torch.optim.Adam(params, lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"]))
+        opts.append(_torch_optimizer(kind, m))
     own = 0.0
     for step, batch in enumerate(batches, 1):
         for m, opt, b in ((clean, opts[0], batch), (noisy, opts[1], noisy_input(batch, step))):
