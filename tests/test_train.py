@@ -43,7 +43,7 @@ def rows(path):
 def comparable(text):
     """Printed lines with what legitimately differs removed: the framework's name and timings."""
     text = re.sub(r"^(torch|paddle):", "FW:", text, flags=re.M)
-    text = re.sub(r"[\d,]+ ex/s", "N ex/s", text)
+    text = re.sub(r" *[\d,]+ ex/s", " N ex/s", text)
     return re.sub(r"\([\d.]+ s training\)", "(T)", text).replace("checkpoint.pdparams", "checkpoint.pt")
 
 
