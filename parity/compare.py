@@ -303,23 +303,44 @@ def _tensors(out: Any) -> list[Any]:
     return []
 
 
-def _torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: list[np.ndarray]) -> torch.Tensor:
+class _Projections:
+    """Fixed random weights for the outputs that are not logits, one array per (output index,
+    shape), made on first use. The eval and train modes of a model may return different numbers
+    of outputs (Inception's and GoogLeNet's aux heads exist only in train mode), so the weights
+    cannot be drawn up front from the eval outputs: every train-mode output must enter the loss."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.arrays: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+    def __call__(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
+        key = (index, tuple(shape))
+        if key not in self.arrays:
+            self.arrays[key] = np.random.RandomState([self.seed, index]).standard_normal(key[1])
+        return self.arrays[key]
+
+
+def _is_logits(o: Any, labels: np.ndarray | None) -> bool:
+    return o.ndim == 2 and labels is not None and o.shape[0] == len(labels)
+
+
+def _torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: _Projections) -> torch.Tensor:
     loss = 0
-    for o, r in zip(outs, proj):
-        if o.ndim == 2 and labels is not None and o.shape[0] == len(labels):
+    for i, o in enumerate(outs):
+        if _is_logits(o, labels):
             loss = loss + torch.nn.functional.cross_entropy(o, torch.from_numpy(labels))
         else:
-            loss = loss + (o * torch.from_numpy(r).to(o.dtype)).sum()
+            loss = loss + (o * torch.from_numpy(proj(i, tuple(o.shape))).to(o.dtype)).sum()
     return loss
 
 
-def _paddle_loss(outs: list[paddle.Tensor], labels: np.ndarray, proj: list[np.ndarray]) -> paddle.Tensor:
+def _paddle_loss(outs: list[paddle.Tensor], labels: np.ndarray, proj: _Projections) -> paddle.Tensor:
     loss = 0
-    for o, r in zip(outs, proj):
-        if o.ndim == 2 and labels is not None and o.shape[0] == len(labels):
+    for i, o in enumerate(outs):
+        if _is_logits(o, labels):
             loss = loss + paddle.nn.functional.cross_entropy(o, paddle.to_tensor(labels))
         else:
-            loss = loss + (o * paddle.to_tensor(r).astype(o.dtype)).sum()
+            loss = loss + (o * paddle.to_tensor(proj(i, tuple(o.shape))).astype(o.dtype)).sum()
     return loss
 
 
@@ -386,7 +407,7 @@ def _record_grads(module: Any, is_torch: bool) -> tuple[list[tuple[str, Any]], l
 
 
 def locate_grad_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray,
-                           labels: np.ndarray | None, proj: list[np.ndarray], dtype: str, tol: float) -> str:
+                           labels: np.ndarray | None, proj: _Projections, dtype: str, tol: float) -> str:
     """Name the first layer, in backward order, whose output gradient differs beyond ``tol``.
 
     The layer that produced the wrong gradient is the one that consumes this output
@@ -501,7 +522,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     if num_classes is None and len(out_shape) == 2:
         num_classes = out_shape[1]
     labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
-    proj = [rng.standard_normal(tuple(o.shape)) for o in t_out]
+    proj = _Projections(rng.randint(2**31))
 
     if train and grads:
         report.checks.extend(_check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
@@ -514,7 +535,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
                                                torch_twin, seed))
             reset()
     if n_out > 1:
-        report.notes.append(f"the model returns {n_out} tensors; every one is compared and enters the loss")
+        report.notes.append(f"in eval mode the model returns {n_out} tensors; every one is compared")
     report.seconds = time.perf_counter() - start
     return report
 
@@ -570,8 +591,13 @@ def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repo
         report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     xp = paddle.to_tensor(x.copy(), stop_gradient=False)
-    lt = _torch_loss(_tensors(torch_module(xt)), labels, proj)
-    lp = _paddle_loss(_tensors(paddle_module(xp)), labels, proj)
+    t_outs, p_outs = _tensors(torch_module(xt)), _tensors(paddle_module(xp))
+    if len(t_outs) != len(p_outs):
+        report.notes.append(f"in train mode torch returns {len(t_outs)} tensors, paddle {len(p_outs)}")
+    elif len(t_outs) > 1:
+        report.notes.append(f"in train mode the model returns {len(t_outs)} tensors; every one enters the loss")
+    lt = _torch_loss(t_outs, labels, proj)
+    lp = _paddle_loss(p_outs, labels, proj)
     lt.backward()
     lp.backward()
     checks = [_judge("train_loss", dtype, [("loss", lt.detach().numpy(), lp.numpy())])]
@@ -579,6 +605,11 @@ def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repo
     checks.append(_judge("train_input_grad", dtype, [
         ("input", xt.grad.numpy(), gp.numpy() if gp is not None else np.full(x.shape, np.nan))]))
     checks.append(_judge("train_param_grads", dtype, _grad_pairs(torch_module, paddle_module, kmap)))
+    idle = [n for n, t in torch_module.named_parameters() if t.requires_grad and t.grad is None]
+    if idle:
+        # Compared as zeros on both sides, so say which ones the loss never reached.
+        report.notes.append(f"{len(idle)} parameters get no gradient in train mode: "
+                            f"{', '.join(idle[:4])}{', ...' if len(idle) > 4 else ''}")
     bn = [p for p in kmap.pairs if p.torch.endswith(("running_mean", "running_var"))]
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
     checks.append(_judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],

@@ -1,7 +1,9 @@
 """A harness that cannot fail proves nothing: each deliberately broken paddle twin must be
 caught by the right check, and the locator must name the broken layer."""
 import numpy as np
+import paddle
 import pytest
+import torch
 
 import paddle_impl
 import torch_impl
@@ -168,3 +170,38 @@ def test_rejudge_raises_the_tolerance_only_to_a_multiple_of_torchs_own_error():
     assert "torch float32 against torch float64" in ok.detail and "norm_rel 1.00e-02" in ok.detail
     still = _rejudge(failed, own=0.001, dtype="float64")
     assert not still.passed and still.tol == pytest.approx(SENSITIVITY_FACTOR * 0.001) and "worst: step 3 w" in still.detail
+
+
+class _TorchWithAux(torch.nn.Module):
+    """Logits alone in eval mode, (logits, aux) in train mode, as GoogLeNet and Inception-v3 do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 3)
+        self.aux = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return (self.fc(x), self.aux(x)) if self.training else self.fc(x)
+
+
+class _PaddleWithAux(paddle.nn.Layer):
+    def __init__(self, aux_scale: float) -> None:
+        super().__init__()
+        self.fc = paddle.nn.Linear(6, 3)
+        self.aux = paddle.nn.Linear(6, 3)
+        self.aux_scale = aux_scale
+
+    def forward(self, x):
+        return (self.fc(x), self.aux(x) * self.aux_scale) if self.training else self.fc(x)
+
+
+@pytest.mark.parametrize("aux_scale,ok", [(1.0, True), (2.0, False)])
+def test_train_only_outputs_enter_the_loss(aux_scale, ok):
+    """An output that exists only in train mode (an aux head) is part of the loss and of the
+    gradients: a paddle aux head that computes something else fails, a faithful one passes with
+    its parameters' gradients compared."""
+    report = compare_modules(_TorchWithAux(), _PaddleWithAux(aux_scale), input_shape=(5, 6), dtype="float64")
+    assert report.ok == ok, str(report)
+    assert report.check("train_loss").passed == ok
+    assert any("train mode the model returns 2 tensors" in n for n in report.notes), report.notes
+    assert not any("no gradient" in n for n in report.notes), report.notes

@@ -119,7 +119,8 @@ def test_aux_head_parity_in_1d_at_299():
     report = compare_modules(t, p, inputs=x, dtype="float64", steps=0, num_classes=1000, name="inception_v3", dims=1)
     assert report.ok, "\n" + str(report)
     assert {c.name for c in report.checks} >= {"eval_forward", "train_loss", "train_param_grads", "bn_stats"}
-    assert any("returns 2 tensors" in n for n in report.notes)
+    assert any("train mode the model returns 2 tensors" in n for n in report.notes), report.notes
+    assert not any("no gradient" in n for n in report.notes), report.notes  # the aux head is trained too
 
 
 @pytest.mark.torchvision
