@@ -34,14 +34,18 @@ def calibrate_bn(model: torch.nn.Module, x: np.ndarray, passes: int = 2) -> None
     std-0.01 weights shrink the signal through BN layers that still hold mean 0, var 1) and
     Inception-v3's logits explode; with calibrated statistics an eval comparison sees signal.
     """
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the passes
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the passes
     model.train()
     with torch.no_grad():
         for i in range(passes):
             model(torch.from_numpy(np.roll(x, i, axis=0)).to(next(model.parameters()).dtype))
+    # Restored, or a later train-mode pass would update this model's statistics unlike its twin's.
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
     model.eval()
 
 

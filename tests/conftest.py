@@ -28,7 +28,6 @@ def _seeded():
 # visible in every run's summary; each belongs to an issue that is still open. Remove an
 # entry as soon as its test passes.
 KNOWN_FAILURES = {
-    "tests/test_inception.py::test_torchvision_reference": "issue 4: torchvision Inception-v3 reference differs after the merge",
     "tests/test_parity.py::test_parity[mnasnet1_3-1d-float32]":
         "issue 5: train-mode gradients 6e-2 apart (norm_rel) while torch float32 is 1e-3 from float64",
     "tests/test_parity.py::test_parity[resnet152-2d-float64]":
