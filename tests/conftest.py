@@ -28,8 +28,6 @@ def _seeded():
 # visible in every run's summary; each belongs to an issue that is still open. Remove an
 # entry as soon as its test passes.
 KNOWN_FAILURES = {
-    "tests/test_parity.py::test_parity[mnasnet1_3-1d-float32]":
-        "issue 5: train-mode gradients 6e-2 apart (norm_rel) while torch float32 is 1e-3 from float64",
     "tests/test_parity.py::test_parity[resnet152-2d-float64]":
         "issue 4: SGD steps 5e-3 apart (max_rel) in a run before the float64 avg-pool fix; not rerun since",
 }
