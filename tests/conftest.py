@@ -23,14 +23,11 @@ def _seeded():
     yield
 
 
-# Failures seen in the last full run (session 1, after merging the family branches) that are
-# not fixed yet. They are listed here, in one place, as non-strict xfails so that they stay
-# visible in every run's summary; each belongs to an issue that is still open. Remove an
-# entry as soon as its test passes.
-KNOWN_FAILURES = {
-    "tests/test_parity.py::test_parity[resnet152-2d-float64]":
-        "issue 4: SGD steps 5e-3 apart (max_rel) in a run before the float64 avg-pool fix; not rerun since",
-}
+# Failures seen in a full run that are not fixed yet, as "nodeid": "issue N: what fails".
+# They are listed here, in one place, as non-strict xfails so that they stay visible in
+# every run's summary; each must belong to an open issue. Remove an entry as soon as its
+# test passes. (Empty: the last entries were fixed in session 3.)
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config, items):
