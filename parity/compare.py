@@ -142,7 +142,9 @@ NOISE_FLOOR = {"float64": 1e-10, "float32": 1e-6}
 # no better than torch agrees with that reference. The reference is torch in float64
 # for a float32 check, and for a float64 check torch with every input element and every
 # weight moved by one ulp. The check passes if the cross-framework error is within
-# SENSITIVITY_FACTOR times torch's own, and its detail says so, with both numbers.
+# SENSITIVITY_FACTOR times torch's own, and its detail says so, with both numbers. Train
+# checks also measure paddle against its own reference run and take the larger (paddle's
+# float32 kernels can round worse than torch's; see _rejudge_train).
 SENSITIVITY_FACTOR = 5.0
 # Whether the optimizer-step checks hand torch's gradients to paddle at every step
 # (float32) or let each side step on its own (float64); see _check_steps.
@@ -223,16 +225,22 @@ def _own_error(metric: str, dtype: str, twin_pairs: Sequence[tuple[str, Any, Any
     return max((e.value(metric) for _, e in _errs(twin_pairs, dtype)), default=0.0)
 
 
-def _rejudge(check: Check, own: float, dtype: str, reference: str | None = None) -> Check:
+def _rejudge(check: Check, own: float, dtype: str, reference: str | None = None,
+             paddle_own: float | None = None) -> Check:
     """Judge a failed check again with its tolerance raised to SENSITIVITY_FACTOR times
-    ``own``, the error between torch's run and the reference run (see _reference)."""
-    tol = max(check.tol, SENSITIVITY_FACTOR * own)
+    ``own``, the error between torch's run and the reference run (see _reference), or
+    times ``paddle_own``, paddle's error against its own reference run, if that is larger."""
     value = getattr(check, check.metric)
-    passed = value <= tol
     reference = reference or ("torch float32 against torch float64" if dtype == "float32" else
                               "torch against torch with one-ulp changes to every input and weight")
-    note = (f"beyond the fixed {check.tol:.0e}; {reference}: "
-            f"{check.metric} {own:.2e}, so the tolerance is {SENSITIVITY_FACTOR:g}x that, {tol:.2e}")
+    measured = f"{reference}: {check.metric} {own:.2e}"
+    if paddle_own is not None:
+        measured += f"; paddle against paddle likewise: {paddle_own:.2e}"
+        own = max(own, paddle_own)
+    tol = max(check.tol, SENSITIVITY_FACTOR * own)
+    passed = value <= tol
+    note = (f"beyond the fixed {check.tol:.0e}; {measured}, so the tolerance is {SENSITIVITY_FACTOR:g}x "
+            f"{'the larger' if paddle_own is not None else 'that'}, {tol:.2e}")
     detail = note if passed else f"{check.detail}; {note}"
     return Check(check.name, passed, check.max_abs, check.max_rel, check.norm_rel, tol, check.metric, detail)
 
@@ -510,6 +518,12 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         twin.load_state_dict(t_initial)
         return twin
 
+    def paddle_twin() -> paddle.nn.Layer:
+        # The same for paddle (see _rejudge_train).
+        twin = copy.deepcopy(paddle_module)
+        W.load_paddle(twin, p_initial)
+        return twin
+
     reset()
     tol = TOLERANCES[dtype]
     torch_module.eval()
@@ -531,7 +545,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
 
     if train and grads:
         report.checks.extend(_check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
-                                           torch_twin, seed))
+                                           torch_twin, seed, paddle_twin))
         reset()
     if train and steps > 0:
         batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
@@ -590,7 +604,8 @@ def _check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, k
     return Check("copy", not bad, agg_abs, agg_rel, None, 0.0, "exact", detail)
 
 
-def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report, torch_twin, seed) -> list[Check]:
+def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report, torch_twin, seed,
+                 paddle_twin=None) -> list[Check]:
     frozen = _train_mode(torch_module, paddle_module)
     if frozen:
         report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
@@ -619,12 +634,16 @@ def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repo
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
     checks.append(_judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],
                          detail="" if bn else "no BatchNorm in the model"))
-    if not all(c.passed for c in checks):
-        checks = _rejudge_train(torch_module, torch_twin(), lt, xt, x, labels, proj, dtype, checks,
-                                [p.torch for p in bn], seed)
-    if checks[0].passed and not (checks[1].passed and checks[2].passed):
+    if not (checks[1].passed and checks[2].passed):
+        # First the sharp explanation (activations on opposite sides of a ReLU kink, judged at
+        # the fixed tolerances), then the statistical one (each framework's own rounding).
         checks[1:3] = _rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype,
                                                   checks[1:3], gp.numpy() if gp is not None else None)
+    if not all(c.passed for c in checks):
+        paddle_side = _PaddleRun(paddle_module, paddle_twin, p_outs, lp, gp.numpy() if gp is not None else None,
+                                 [p.paddle for p in bn]) if paddle_twin is not None else None
+        checks = _rejudge_train(torch_module, torch_twin(), lt, t_outs, xt, x, labels, proj, dtype, checks,
+                                [p.torch for p in bn], seed, paddle_side)
     if not checks[0].passed:
         # Eval forward agreed, so look for the layer that behaves differently in train mode.
         checks[0].detail = locate_divergence(torch_module, paddle_module, x, dtype, TOLERANCES[dtype]["eval_forward"])
@@ -638,25 +657,92 @@ def _check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repo
     return checks
 
 
-def _rejudge_train(torch_module, twin, lt, xt, x, labels, proj, dtype, checks, bn_keys, seed) -> list[Check]:
+def _rejudge_train(torch_module, twin, lt, t_outs, xt, x, labels, proj, dtype, checks, bn_keys, seed,
+                   paddle_side=None) -> list[Check]:
     """The failed train checks (loss, input and parameter gradients, BN statistics) judged
-    again against torch's own error on the reference run (see SENSITIVITY_FACTOR)."""
+    again against torch's own error on the reference run (see SENSITIVITY_FACTOR), and
+    against paddle's own on the same kind of run where ``paddle_side`` (a _PaddleRun) is
+    given: the larger decides. Each framework's float32 kernels round differently (paddle's
+    float32 BatchNorm backward on a handful of values per channel loses more than torch's),
+    and a port is judged by whether the two differ by more than either's own rounding;
+    a porting mistake is in paddle's reference run as well, so it cannot excuse itself.
+
+    torch's own error on the loss also counts its error on the train-mode outputs the loss
+    is computed from: the loss is one number, whose error can cancel to almost nothing in
+    one run and not in the next."""
     twin, twin_input = _reference(twin, dtype, seed)
     _torch_train_mode(twin)
     xt2 = torch.from_numpy(twin_input(x, 0)).requires_grad_(True)
-    l2 = _torch_loss(_tensors(twin(xt2)), labels, proj)
+    twin_outs = _tensors(twin(xt2))
+    l2 = _torch_loss(twin_outs, labels, proj)
     l2.backward()
     twin_params = dict(twin.named_parameters())
     t_sd, twin_sd = torch_module.state_dict(), twin.state_dict()
     own_pairs = {
-        "train_loss": [("loss", lt.detach().numpy(), l2.detach().numpy())],
+        "train_loss": [("loss", lt.detach().numpy(), l2.detach().numpy())] + [
+            (f"output {i}", a.detach().numpy(), b.detach().numpy()) for i, (a, b) in enumerate(zip(t_outs, twin_outs))],
         "train_input_grad": [("input", xt.grad.numpy(), xt2.grad.numpy())],
         "train_param_grads": [(n, p.grad.numpy(), twin_params[n].grad.numpy())
                               for n, p in torch_module.named_parameters()
                               if p.grad is not None and twin_params[n].grad is not None],
         "bn_stats": [(k, t_sd[k].numpy(), twin_sd[k].numpy()) for k in bn_keys],
     }
-    return [c if c.passed else _rejudge(c, _own_error(c.metric, dtype, own_pairs[c.name]), dtype) for c in checks]
+    paddle_pairs = paddle_side.own_pairs(dtype, seed, x, labels, proj) if paddle_side is not None else None
+    return [c if c.passed else _rejudge(c, _own_error(c.metric, dtype, own_pairs[c.name]), dtype,
+                                        paddle_own=None if paddle_pairs is None else
+                                        _own_error(c.metric, dtype, paddle_pairs[c.name]))
+            for c in checks]
+
+
+def _paddle_train_mode(paddle_module: paddle.nn.Layer) -> None:
+    paddle_module.train()
+    for _, m in paddle_module.named_sublayers():
+        if _is_stochastic_paddle(m):
+            m.eval()
+
+
+@dataclass
+class _PaddleRun:
+    """What paddle's side of a train check produced, and a factory for a copy of the layer at
+    the check's initial weights: enough to measure paddle's own rounding like torch's."""
+
+    module: Any
+    twin: Callable[[], Any]
+    outs: list[Any]
+    loss: Any
+    input_grad: np.ndarray | None
+    bn_keys: list[str]
+
+    def own_pairs(self, dtype: str, seed: int, x: np.ndarray, labels, proj) -> dict[str, list]:
+        """Per-check (name, paddle's array, reference array) pairs, where the reference run is
+        paddle in float64 (for float32) or paddle with one-ulp changes to every input and
+        weight (for float64), as torch's reference run is made (see _reference)."""
+        twin = self.twin()
+        if dtype == "float32":
+            twin.to(dtype="float64")
+            inp = x.astype(np.float64)
+        else:
+            with paddle.no_grad():
+                for i, q in enumerate(twin.parameters()):
+                    if not q.stop_gradient and int(np.prod(q.shape)):
+                        q.set_value(_one_ulp(q.numpy(), seed + 7919 * (i + 1)))
+            inp = _one_ulp(x, seed)
+        _paddle_train_mode(twin)
+        xp2 = paddle.to_tensor(inp, stop_gradient=False)
+        outs2 = _tensors(twin(xp2))
+        l2 = _paddle_loss(outs2, labels, proj)
+        l2.backward()
+        mine, theirs = dict(self.module.named_parameters()), dict(twin.named_parameters())
+        sd, twin_sd = self.module.state_dict(), twin.state_dict()
+        return {
+            "train_loss": [("loss", self.loss.numpy(), l2.numpy())] + [
+                (f"output {i}", a.numpy(), b.numpy()) for i, (a, b) in enumerate(zip(self.outs, outs2))],
+            "train_input_grad": [("input", self.input_grad, xp2.grad.numpy())]
+            if self.input_grad is not None and xp2.grad is not None else [],
+            "train_param_grads": [(n, q.grad.numpy(), theirs[n].grad.numpy()) for n, q in mine.items()
+                                  if q.grad is not None and theirs[n].grad is not None],
+            "bn_stats": [(k, sd[k].numpy(), twin_sd[k].numpy()) for k in self.bn_keys],
+        }
 
 
 # --- activation kinks ---------------------------------------------------------------------
@@ -740,6 +826,8 @@ def _rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, pr
         # Paddle's side: the identity where paddle's output is linear, paddle's clamped constant elsewhere.
         return torch.where(flip, torch.where(p_lin, x_in, p), output)
 
+    # The aligned pass overwrites torch's gradients; they are put back unless it explains the failure.
+    saved = {n: None if q.grad is None else q.grad.clone() for n, q in torch_module.named_parameters()}
     handles, inplace = [], []
     for name, m in torch_module.named_modules():
         if name in rename:
@@ -755,7 +843,12 @@ def _rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, pr
             h.remove()
         for m, flag in inplace:
             m.inplace = flag
+    def restore() -> None:
+        for n, q in torch_module.named_parameters():
+            q.grad = saved[n]
+
     if not moved or unexplained:
+        restore()
         why = (f"activations disagree beyond rounding: {', '.join(unexplained)}" if unexplained
                else "no ReLU/ReLU6 activation falls on opposite sides of a kink")
         return [c if c.passed else replace(c, detail=f"{c.detail}; {why}") for c in grad_checks]
@@ -775,6 +868,8 @@ def _rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, pr
             out.append(replace(after, detail=note))
         else:
             out.append(replace(before, detail=f"{before.detail}; {note}") if not before.passed else before)
+    if not all(c.passed for c in out):
+        restore()
     return out
 
 

@@ -171,6 +171,19 @@ def test_rejudge_raises_the_tolerance_only_to_a_multiple_of_torchs_own_error():
     assert "torch float32 against torch float64" in ok.detail and "norm_rel 1.00e-02" in ok.detail
     still = _rejudge(failed, own=0.001, dtype="float64")
     assert not still.passed and still.tol == pytest.approx(SENSITIVITY_FACTOR * 0.001) and "worst: step 3 w" in still.detail
+    # paddle's own rounding (paddle float32 against paddle float64) counts when it is the larger
+    both = _rejudge(failed, own=0.001, dtype="float32", paddle_own=0.01)
+    assert both.passed and both.tol == pytest.approx(SENSITIVITY_FACTOR * 0.01)
+    assert "norm_rel 1.00e-03; paddle against paddle likewise: 1.00e-02" in both.detail and "the larger" in both.detail
+
+
+def test_a_paddle_bug_is_not_excused_by_paddles_own_rounding():
+    """The reference run for paddle is paddle itself in float64, so a porting mistake is on
+    both sides of that comparison and cancels: paddle's own error stays at rounding and the
+    wrong backward still fails in float32 after the rejudge."""
+    report = compare_modules(TorchTwin(), PaddleTwin("bad_backward"), input_shape=INPUT_SHAPE, dtype="float32")
+    check = report.check("train_input_grad")
+    assert not check.passed and "paddle against paddle likewise" in check.detail, check.detail
 
 
 class _TorchWithAux(torch.nn.Module):
