@@ -506,11 +506,20 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     # Every check starts from the same weights: torch's, and paddle's own (equal to
     # torch's after a copy, or the user's when copy_weights=False).
     t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
-    p_initial = {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
+    # After a copy paddle's initial weights are torch's (the copy check proved the round trip
+    # exact), so they are made again from t_initial rather than held twice: a float64 VGG is
+    # 1 GB per copy, and the step checks hold several more (gradients, optimizer state).
+    p_initial = None if copy_weights else {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
+
+    def load_paddle_initial(layer: paddle.nn.Layer) -> None:
+        W.load_paddle(layer, p_initial if p_initial is not None else kmap.to_paddle(t_initial))
 
     def reset() -> None:
         torch_module.load_state_dict(t_initial)
-        W.load_paddle(paddle_module, p_initial)
+        load_paddle_initial(paddle_module)
+        # Gradients of an earlier check would otherwise stay allocated through the next.
+        torch_module.zero_grad(set_to_none=True)
+        paddle_module.clear_gradients(set_to_zero=False)
 
     def torch_twin() -> torch.nn.Module:
         # A second torch copy at the initial weights, for the rounding-sensitivity baseline.
@@ -521,7 +530,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     def paddle_twin() -> paddle.nn.Layer:
         # The same for paddle (see _rejudge_train).
         twin = copy.deepcopy(paddle_module)
-        W.load_paddle(twin, p_initial)
+        load_paddle_initial(twin)
         return twin
 
     reset()

@@ -424,8 +424,9 @@ class KeyMap:
     by_order: bool
     problems: list[str]
 
-    def to_paddle(self, torch_module: torch.nn.Module) -> dict[str, np.ndarray]:
-        sd = torch_module.state_dict()
+    def to_paddle(self, torch_module: torch.nn.Module | Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Paddle's state dict (numpy, paddle names) from a torch module or its state dict."""
+        sd = torch_module.state_dict() if isinstance(torch_module, torch.nn.Module) else torch_module
         # Transposes are made by torch: numpy's copy of a transposed 25088x4096 matrix is 2-3x slower.
         return {p.paddle: to_numpy(sd[p.torch].detach().t().contiguous() if p.transpose else sd[p.torch])
                 for p in self.pairs}
