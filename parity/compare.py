@@ -10,12 +10,12 @@ Checks, in order (DESIGN.md, "What the parity harness checks"):
   sgd_steps    K steps of SGD with momentum and weight decay on the same batches
   adam_steps   K steps of Adam (float64: each side on its own gradients; float32: on
                torch's, see SHARED_GRADIENTS)
-A failed train or step check is judged again against torch's own error on a reference
-run (see SENSITIVITY_FACTOR; for float32 steps, _torch_shared_twin_steps); the check's
-detail then gives both numbers. A gradient
-check that still fails is judged once more with torch given paddle's side of every
+A failed gradient check is first judged again with torch given paddle's side of every
 ReLU/ReLU6 kink that an activation within rounding of it fell on differently (see
-_rejudge_with_aligned_kinks); the detail names each such activation.
+_rejudge_with_aligned_kinks; the detail names each such activation). A train or step
+check that still fails is judged against each framework's own error on a reference run
+(see SENSITIVITY_FACTOR, _rejudge_train; for float32 steps, _torch_shared_twin_steps);
+the check's detail then gives the numbers.
 When a forward check fails, forward hooks on both sides name the first layer whose
 output differs. Dropout and other stochastic layers (any module with
 ``stochastic = True``) are switched to eval during train checks, since the two
