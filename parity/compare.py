@@ -798,6 +798,25 @@ def _rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, pr
     detail states every element moved.
     """
     window = TOLERANCES[dtype]["eval_forward"]
+    # The extra train-mode passes below move BatchNorm statistics; the checks and the
+    # rejudge after this one need them as the train check left them.
+    t_stats = {n: b.detach().clone() for n, b in torch_module.named_buffers()}
+    trainable = {n for n, q in paddle_module.named_parameters() if not q.stop_gradient}
+    p_stats = {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items() if k not in trainable}
+    try:
+        return _aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype, grad_checks,
+                              paddle_input_grad, window)
+    finally:
+        with torch.no_grad():
+            for n, b in torch_module.named_buffers():
+                b.copy_(t_stats[n])
+        target = paddle_module.state_dict()
+        for k, arr in p_stats.items():
+            target[k].set_value(arr)
+
+
+def _aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype, grad_checks, paddle_input_grad,
+                   window: float) -> list[Check]:
     p_outs = _paddle_kink_outputs(paddle_module, x)
     t_names = [n for n, m in torch_module.named_modules() if _kinks(m, _TORCH_KINKED) is not None]
     if not t_names or not p_outs:

@@ -274,3 +274,21 @@ def test_relu_kink_flip_within_rounding_is_explained_not_hidden():
     far = compare_modules(_TorchKinked(), _PaddleKinked(1e-3), inputs=x, dtype="float32", steps=0, num_classes=2)
     assert not far.ok
     assert not far.check("eval_forward").passed or not far.check("train_input_grad").passed
+
+
+def test_kink_alignment_leaves_the_batchnorm_statistics_as_the_train_check_left_them():
+    """The alignment runs extra train-mode passes on both sides; the BN statistics that the
+    later checks and rejudges read must be those of the one train step."""
+    from parity import compare
+
+    t, p = TorchTwin(), PaddleTwin()
+    x = np.random.RandomState(0).standard_normal(INPUT_SHAPE).astype("float32")
+    load_paddle(p, torch_to_paddle(t, p))
+    t.train()
+    p.train()
+    before_t = {n: b.clone() for n, b in t.named_buffers()}
+    before_p = {k: v.numpy().copy() for k, v in p.state_dict().items() if k.endswith(("_mean", "_variance"))}
+    compare._rejudge_with_aligned_kinks(t, p, compare.W.key_map(t, p), x, None, compare._Projections(0), "float32",
+                                        [], None)
+    assert all(torch.equal(before_t[n], b) for n, b in t.named_buffers())
+    assert all(np.array_equal(before_p[k], p.state_dict()[k].numpy()) for k in before_p)
