@@ -177,14 +177,26 @@ def _norm(x: np.ndarray) -> float:
     return math.sqrt(float(np.dot(flat, flat))) if flat.size else 0.0
 
 
+def _array(value: Any) -> np.ndarray:
+    """A float64 view or copy of an array, or of what a zero-argument callable returns."""
+    return np.asarray(value() if callable(value) else value, dtype=np.float64)
+
+
 def _errs(pairs: Sequence[tuple[str, Any, Any]], dtype: str) -> list[tuple[str, Err]]:
-    """Per-tensor errors of (name, a, b) with the check-wide scale floor applied."""
-    arrays = [(n, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) for n, a, b in pairs]
-    stats = [(_absmax(a), _absmax(b), _norm(b)) for _, a, b in arrays]
+    """Per-tensor errors of (name, a, b) with the check-wide scale floor applied.
+
+    ``a`` and ``b`` may be zero-argument callables that make the array: they are called
+    once per pass (the floors need every tensor's scale first), so a check over a float64
+    VGG holds one converted tensor at a time instead of a second copy of the model."""
+    stats = []
+    for _, a, b in pairs:
+        a, b = _array(a), _array(b)
+        stats.append((_absmax(a), _absmax(b), _norm(b)))
     scale = max((max(sa, sb) for sa, sb, _ in stats), default=0.0)
     norm = max((nb for *_, nb in stats), default=0.0)
     out = []
-    for (n, a, b), (amax, bmax, bnorm) in zip(arrays, stats):
+    for (n, a, b), (amax, bmax, bnorm) in zip(pairs, stats):
+        a, b = _array(a), _array(b)
         if a.shape != b.shape:
             out.append((f"{n} (shapes {list(a.shape)} vs {list(b.shape)})", Err(math.inf, math.inf, math.inf)))
             continue
@@ -913,8 +925,12 @@ def _grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
         if pp is None or pp.stop_gradient:
             continue
         tg = tp.grad.numpy() if tp.grad is not None else np.zeros(tuple(tp.shape))
-        pg = pp.grad.numpy() if pp.grad is not None else np.zeros(tuple(pp.shape))
-        errs.append((pair.torch, tg, _transposed(pg) if pair.transpose else pg))
+
+        def paddle_grad(pair=pair, pp=pp) -> np.ndarray:  # made when _errs needs it (see there)
+            pg = pp.grad.numpy() if pp.grad is not None else np.zeros(tuple(pp.shape))
+            return _transposed(pg) if pair.transpose else pg
+
+        errs.append((pair.torch, tg, paddle_grad))
     return errs
 
 
@@ -1081,12 +1097,13 @@ def _check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype
         t_opt.step()
         p_opt.step()
         t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
-        step_pairs = []
-        for pair in pairs:
+
+        def paddle_state(pair) -> np.ndarray:
             pa = p_sd[pair.paddle].numpy()
-            step_pairs.append((f"step {step} {pair.torch}", t_sd[pair.torch].numpy(),
-                               _transposed(pa) if pair.transpose else pa))
-        per_step.append(_judge(name, dtype, step_pairs))
+            return _transposed(pa) if pair.transpose else pa
+
+        per_step.append(_judge(name, dtype, [(f"step {step} {pair.torch}", t_sd[pair.torch].numpy(),
+                                              lambda pair=pair: paddle_state(pair)) for pair in pairs]))
     worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
     if not worst.passed and torch_twin is not None and not shared:
         own = _torch_twin_steps(torch_twin(), *_reference(torch_twin(), dtype, seed), batches, labels, proj, dtype,
