@@ -30,7 +30,7 @@ NOT_RUN = "not run"
 
 
 def parity_status(report: str | Path | None = REPORT) -> dict[tuple[str, int], str]:
-    """(model, dims) -> "pass (float64, float32)" or "FAIL (float32)" from a parity JSON report.
+    """(model, dims) -> "pass (float64, float32) at 3x64x64" or "FAIL (float32) at ..." from a parity JSON report.
 
     A missing file gives {}; a file that is not a parity report raises ValueError.
     """
@@ -39,9 +39,14 @@ def parity_status(report: str | Path | None = REPORT) -> dict[tuple[str, int], s
     try:
         entries = json.loads(Path(report).read_text())
         runs: dict[tuple[str, int], list[tuple[str, bool]]] = {}
+        inputs: dict[tuple[str, int], str] = {}
         for e in entries:
             if e.get("dims") is not None:
-                runs.setdefault((e["model"], int(e["dims"])), []).append((e["dtype"], bool(e["ok"])))
+                key = (e["model"], int(e["dims"]))
+                runs.setdefault(key, []).append((e["dtype"], bool(e["ok"])))
+                for note in e.get("notes", []):
+                    if note.startswith("input ["):  # "input [batch, C, H, W]", written by parity.harness
+                        inputs[key] = "x".join(note[len("input ["):-1].split(", ")[1:])
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{report} is not a report of 'python -m parity ... --json': {exc}") from None
     status = {}
@@ -49,6 +54,8 @@ def parity_status(report: str | Path | None = REPORT) -> dict[tuple[str, int], s
         failed = [dtype for dtype, ok in results if not ok]
         status[key] = (f"FAIL ({', '.join(failed)})" if failed
                        else f"pass ({', '.join(dtype for dtype, _ in results)})")
+        if key in inputs:
+            status[key] += f" at {inputs[key]}"
     return status
 
 
@@ -73,7 +80,8 @@ def model_table(names: Iterable[str] | None = None, report: str | Path | None = 
                                                              for c in COLUMNS) + "|"]
     lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
     run = "`python -m parity all --json parity-report.json`"
-    status = (f"parity status from `{Path(report).name}` (written by {run})"
+    status = (f"parity status from `{Path(report).name}` (written by {run}), with the input each model was "
+              "checked at"
               if report is not None and Path(report).exists()
               else f"parity status: not run yet ({run}, then regenerate)")
     lines += ["", "Parameters: trainable, at the default configuration. MACs: multiply-accumulates of the weight "

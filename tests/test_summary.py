@@ -566,7 +566,7 @@ def test_readme_rewrite_keeps_the_rest(tmp_path):
 def test_readme_parity_status_comes_from_the_report(tmp_path):
     report = tmp_path / "parity-report.json"
     report.write_text(json.dumps([
-        {"model": "lenet5", "dims": 2, "dtype": "float64", "ok": True},
+        {"model": "lenet5", "dims": 2, "dtype": "float64", "ok": True, "notes": ["input [4, 1, 32, 32]"]},
         {"model": "lenet5", "dims": 2, "dtype": "float32", "ok": True},
         {"model": "lenet5", "dims": 1, "dtype": "float64", "ok": True},
         {"model": "lenet5", "dims": 1, "dtype": "float32", "ok": False},
@@ -575,7 +575,7 @@ def test_readme_parity_status_comes_from_the_report(tmp_path):
     path = _readme(tmp_path)
     R.update_readme(path, report=report, names=_NAMES)
     rows = R.parse_table(path.read_text())
-    assert rows[("lenet5", "2D")]["parity"] == "pass (float64, float32)"
+    assert rows[("lenet5", "2D")]["parity"] == "pass (float64, float32) at 1x32x32"
     assert rows[("lenet5", "1D")]["parity"] == "FAIL (float32)"
     assert rows[("lenet5_original", "2D")]["parity"] == R.NOT_RUN
     assert "from `parity-report.json`" in path.read_text()
