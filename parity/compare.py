@@ -777,7 +777,7 @@ def _kinks(m: Any, table: dict[type, tuple[float, ...]]) -> tuple[float, ...] | 
     return table.get(type(m))
 
 
-def _paddle_kink_outputs(paddle_module: paddle.nn.Layer, x: np.ndarray) -> dict[str, list[np.ndarray]] | None:
+def _paddle_kink_outputs(paddle_module: paddle.nn.Layer, x: np.ndarray) -> dict[str, list[np.ndarray]]:
     """Train-mode outputs of every ReLU/ReLU6 layer of ``paddle_module`` on ``x``, by layer
     name in call order (a layer called twice gives two arrays)."""
     out: dict[str, list[np.ndarray]] = {}
@@ -883,6 +883,7 @@ def _aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype, gr
             h.remove()
         for m, flag in inplace:
             m.inplace = flag
+
     def restore() -> None:
         for n, q in torch_module.named_parameters():
             q.grad = saved[n]
