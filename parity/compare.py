@@ -307,13 +307,18 @@ def _torch_train_mode(torch_module: torch.nn.Module) -> list[str]:
     return frozen
 
 
-def _train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[str]:
-    """Both sides in train mode with stochastic layers in eval; returns torch's names of those layers."""
-    frozen = _torch_train_mode(torch_module)
+def _paddle_train_mode(paddle_module: paddle.nn.Layer) -> None:
+    """Train mode with stochastic layers in eval, as _torch_train_mode."""
     paddle_module.train()
     for _, m in paddle_module.named_sublayers():
         if _is_stochastic_paddle(m):
             m.eval()
+
+
+def _train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[str]:
+    """Both sides in train mode with stochastic layers in eval; returns torch's names of those layers."""
+    frozen = _torch_train_mode(torch_module)
+    _paddle_train_mode(paddle_module)
     return frozen
 
 
@@ -713,13 +718,6 @@ def _rejudge_train(torch_module, twin, lt, t_outs, xt, x, labels, proj, dtype, c
                                         paddle_own=None if paddle_pairs is None else
                                         _own_error(c.metric, dtype, paddle_pairs[c.name]))
             for c in checks]
-
-
-def _paddle_train_mode(paddle_module: paddle.nn.Layer) -> None:
-    paddle_module.train()
-    for _, m in paddle_module.named_sublayers():
-        if _is_stochastic_paddle(m):
-            m.eval()
 
 
 @dataclass
