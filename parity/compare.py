@@ -952,6 +952,22 @@ def _optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.
                                   epsilon=ADAM["eps"], parameters=p_params))
 
 
+def _twin_optimizers(kind: str, *modules: torch.nn.Module) -> list[torch.optim.Optimizer]:
+    """Train mode (stochastic layers in eval) and a fresh optimizer for each torch twin."""
+    opts = []
+    for m in modules:
+        _torch_train_mode(m)
+        opts.append(_torch_optimizer(kind, m))
+    return opts
+
+
+def _state_error(metric: str, dtype: str, clean: torch.nn.Module, other: torch.nn.Module) -> float:
+    """The worst error between two torch twins' floating-point state (weights and BN statistics)."""
+    other_sd = other.state_dict()
+    return _own_error(metric, dtype, [(k, v.numpy(), other_sd[k].numpy())
+                                      for k, v in clean.state_dict().items() if v.is_floating_point()])
+
+
 def _torch_twin_steps(clean: torch.nn.Module, noisy: torch.nn.Module, noisy_input: Callable, batches, labels, proj,
                       dtype, kind, seed, metric: str, grad_noise: float = 0.0) -> float:
     """The worst error, over the steps, between the weights of torch's run and of the
@@ -961,10 +977,7 @@ def _torch_twin_steps(clean: torch.nn.Module, noisy: torch.nn.Module, noisy_inpu
     fraction of itself, up or down at random: the two frameworks sum in different orders,
     so their gradients on the same weights differ by more than one ulp (by ``grad_noise``,
     measured at the first step), and a chaotic net grows whatever it is given."""
-    opts = []
-    for m in (clean, noisy):
-        _torch_train_mode(m)
-        opts.append(_torch_optimizer(kind, m))
+    opts = _twin_optimizers(kind, clean, noisy)
     own = 0.0
     rng = np.random.RandomState(seed + 104729)
     for step, batch in enumerate(batches, 1):
@@ -988,9 +1001,7 @@ def _torch_twin_steps(clean: torch.nn.Module, noisy: torch.nn.Module, noisy_inpu
                 b.grad[mask] = 0
         for opt in opts:
             opt.step()
-        noisy_sd = noisy.state_dict()
-        own = max(own, _own_error(metric, dtype, [(k, v.numpy(), noisy_sd[k].numpy())
-                                                  for k, v in clean.state_dict().items() if v.is_floating_point()]))
+        own = max(own, _state_error(metric, dtype, clean, noisy))
     return own
 
 
@@ -1000,10 +1011,7 @@ def _torch_shared_twin_steps(clean: torch.nn.Module, wide: torch.nn.Module, batc
     float64 copy that runs its own forward (so its BN statistics are float64's) but steps
     on torch float32's gradients, as paddle does in the check. The worst error over the
     steps is what float32's forward alone does to the weights and BN statistics."""
-    opts = []
-    for m in (clean, wide):
-        _torch_train_mode(m)
-        opts.append(_torch_optimizer(kind, m))
+    opts = _twin_optimizers(kind, clean, wide)
     own = 0.0
     for batch in batches:
         for opt in opts:
@@ -1015,9 +1023,7 @@ def _torch_shared_twin_steps(clean: torch.nn.Module, wide: torch.nn.Module, batc
                 b.grad = None if a.grad is None else a.grad.to(b.dtype)
         for opt in opts:
             opt.step()
-        wide_sd = wide.state_dict()
-        own = max(own, _own_error(metric, dtype, [(k, v.numpy(), wide_sd[k].numpy())
-                                                  for k, v in clean.state_dict().items() if v.is_floating_point()]))
+        own = max(own, _state_error(metric, dtype, clean, wide))
     return own
 
 

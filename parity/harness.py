@@ -42,8 +42,12 @@ def _trainable(model: torch.nn.Module | paddle.nn.Layer) -> int:
 _COUNTS: dict[tuple[str, tuple], tuple[int, int]] = {}
 
 
+def _count_key(name: str, kw: dict) -> tuple[str, tuple]:
+    return name, tuple(sorted(kw.items()))
+
+
 def _counts(name: str, kw: dict) -> tuple[int, int]:
-    key = (name, tuple(sorted(kw.items())))
+    key = _count_key(name, kw)
     if key not in _COUNTS:
         with torch.device("meta"):  # shapes only: the torch side need not initialise anything
             t_model = torch_impl.build(name, **kw)
@@ -86,7 +90,7 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     paddle.seed(seed)
     t_model = torch_impl.build(name, **kwargs)
     p_model = paddle_impl.build(name, **kwargs)
-    _COUNTS.setdefault((name, tuple(sorted(kwargs.items()))), (_trainable(t_model), _trainable(p_model)))
+    _COUNTS.setdefault(_count_key(name, kwargs), (_trainable(t_model), _trainable(p_model)))
     x = np.random.RandomState(seed).standard_normal(info.input_shape(dims, batch, size))
     onnx_checks: list[Check] = []
     if onnx:
