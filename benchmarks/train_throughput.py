@@ -1,35 +1,42 @@
 """Training throughput of LeNet-5 on MNIST-shaped data, per framework, three ways, in one run.
 
-    python benchmarks/train_throughput.py [--epochs 2] [--repeats 3] [--batch-size 128]
+    python benchmarks/train_throughput.py [--epochs 2] [--repeats 5] [--batch-size 128]
 
 Each framework runs in its own subprocess, so thread settings and paddle's
 OMP_NUM_THREADS side effect stay apart. All loops use the same data (mnist5k's 4,000
 training digits padded to 32x32, held in memory) and the same model (``lenet5``), and
 report images/sec for:
 
-- ours: the training loop of ``python -m <fw>_impl.train`` itself (its ``Arrays``,
-  ``make_optimizer`` and ``train_epoch``) with its defaults: Adam, ``--batch-size``, and the
-  threads the script picks (``--threads 0``); also timed at 1 and at every core.
+- ours: the training loop of ``python -m <fw>_impl.train`` itself (its ``build_model``,
+  ``Arrays``, ``make_optimizer`` and ``train_epoch``) with its defaults: Adam,
+  ``--batch-size``, the memory layout the script picks, and the threads it picks
+  (``--threads 0``); also timed at 1 thread and at every core.
 - tutorial: a DataLoader over a TensorDataset, batch 32 (torch) or 64 (paddle), Adam,
   ``.item()`` every step; timed at 1 thread and at every core, and the better is kept (on
   a busy machine the tutorial's default of every core can be far slower).
 - tuned: the fastest loop written by hand here: tensors in memory sliced by a
-  permutation, the same batch size as ours, no host sync per step, fused Adam (torch),
-  multi-tensor Adam with or without ``paddle.jit.to_static`` (paddle); the best over
-  thread counts and variants is kept.
+  permutation, the same batch size as ours, no host sync per step, fused Adam with and
+  without channels_last (torch), multi-tensor Adam with or without ``paddle.jit.to_static``
+  (paddle); the best over thread counts and variants is kept.
 
-Each figure is the best of ``--repeats`` timings. The machine may be shared, and the best
-run is the least disturbed one. The script prints ours/tutorial and ours/tuned.
+The machine may be shared, and its speed drifts over seconds. So the loops take turns:
+each round times every loop once, and each figure is the best of ``--repeats`` rounds (the
+least disturbed one), so a loop and its rivals are timed seconds apart, not minutes. Each
+ratio is printed twice: of the best rounds, and as the median of the ratios within a
+round, which a slow drift cannot bias.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "lenet5"
@@ -40,24 +47,39 @@ class NoBar:
         pass
 
 
-def best_rate(run_epoch, n: int, epochs: int, repeats: int) -> dict:
-    """Best images/sec of ``repeats`` timings of ``epochs`` epochs, after a short warm-up:
-    by the wall clock, and per second of this process's CPU time.
+@dataclass
+class Loop:
+    """One way of training: ``run_epoch(warmup)`` runs an epoch (a few steps when warming up)."""
+
+    group: str  # ours, tutorial or tuned
+    label: str  # threads and variant
+    threads: int
+    run_epoch: Callable[[bool], object]
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def measure(loops: list[Loop], set_threads: Callable[[int], None], n: int, epochs: int, repeats: int) -> None:
+    """Time ``epochs`` epochs of every loop, round after round, by the wall clock and per
+    second of this process's CPU time.
 
     On a shared machine the wall clock mostly measures how often the process got a core;
     for a single-threaded loop the CPU time does not depend on that, so "cpu" is the fair
     comparison there. With several threads the CPU time also counts threads spinning at a
     barrier, so only the wall clock means anything.
     """
-    run_epoch(warmup=True)
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(epochs):
-            run_epoch(warmup=False)
-        wall.append(n * epochs / (time.perf_counter() - t0))
-        cpu.append(n * epochs / max(time.process_time() - c0, 1e-9))
-    return {"wall": max(wall), "cpu": max(cpu)}
+    for loop in loops:
+        set_threads(loop.threads)
+        loop.run_epoch(True)
+    for r in range(repeats):
+        k = r % len(loops)  # each round starts with another loop, so none is always timed right after a switch
+        for loop in loops[k:] + loops[:k]:
+            set_threads(loop.threads)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(epochs):
+                loop.run_epoch(False)
+            loop.wall.append(n * epochs / (time.perf_counter() - t0))
+            loop.cpu.append(n * epochs / max(time.process_time() - c0, 1e-9))
 
 
 def mnist_32():
@@ -73,43 +95,56 @@ def thread_counts() -> list[int]:
     return sorted({1, available_cores()})
 
 
-def ours_rates(fw: str, script, args, n: int, device, make_optimizer) -> dict:
-    """The script's loop at its own thread choice and at each thread count."""
-    from zoo import training
-
-    plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size)]))
-    model = script.build_model(plan, device)
-    optimizer = make_optimizer(plan, model)
-    arrays = script.Arrays(plan, device)
-    chosen = training.choose_threads(plan, None, script.count_params(model))
-    forward = script.training_forward(model, script.Dist())
-    epoch = [0]
-
-    def run(warmup):
-        epoch[0] += 1
-        batches = training.batch_order(n, args.batch_size, 0, epoch[0])
-        script.train_epoch(model, forward, optimizer, arrays, batches[:3] if warmup else batches, script.Dist(),
-                           NoBar())
-
-    by_threads = {}
-    for t in [chosen] + [t for t in thread_counts() if t != chosen]:
-        script.set_threads(t)
-        by_threads[threads_label(t)] = best_rate(run, n, args.epochs, args.repeats)
-    return {"ours": by_threads[threads_label(chosen)], "ours_1": by_threads[threads_label(1)], "ours_threads": chosen,
-            "ours_by": by_threads}
-
-
 def threads_label(t: int) -> str:
     return f"{t} thread{'s' if t > 1 else ''}"
 
 
-def summarize(out: dict, tutorial: dict, tuned: dict) -> dict:
-    """Best tutorial and tuned loops by the wall clock, and their best single-threaded variants by CPU time."""
-    for name, rates in (("tutorial", tutorial), ("tuned", tuned)):
-        out[name] = max(rates.values(), key=lambda r: r["wall"])
-        out[name + "_1"] = max((r for k, r in rates.items() if k.startswith(threads_label(1) + ",")
-                                or k == threads_label(1)), key=lambda r: r["cpu"])
-        out[name + "_by"] = rates
+def ours_loops(fw: str, script, args, n: int, device, make_optimizer) -> tuple[list[Loop], int]:
+    """The script's loop at each thread count, and the count the script itself would choose."""
+    from zoo import training
+
+    plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size)]))
+    chosen = 0
+    loops = []
+    for t in thread_counts():
+        model = script.build_model(plan, device)
+        optimizer = make_optimizer(plan, model)
+        arrays = script.Arrays(plan, device)
+        chosen = training.choose_threads(plan, None, script.count_params(model))
+        forward = script.training_forward(model, script.Dist())
+        epoch = [0]
+
+        def run(warmup, model=model, forward=forward, optimizer=optimizer, arrays=arrays, epoch=epoch):
+            epoch[0] += 1
+            batches = training.batch_order(n, args.batch_size, 0, epoch[0])
+            script.train_epoch(model, forward, optimizer, arrays, batches[:3] if warmup else batches,
+                               script.Dist(), NoBar())
+
+        loops.append(Loop("ours", threads_label(t), t, run))
+    return loops, chosen
+
+
+def summarize(loops: list[Loop], chosen: int) -> dict:
+    """ours at the script's thread choice; tutorial and tuned at their best (by the wall
+    clock); each also at its best single-threaded variant (by CPU time); and the ratios of
+    ours to those variants of the tutorial and tuned loops round by round."""
+    def best(group: str, metric: str, one_thread: bool = False) -> Loop:
+        pool = [lp for lp in loops if lp.group == group and (lp.threads == 1 or not one_thread)]
+        return max(pool, key=lambda lp: max(getattr(lp, metric)))
+
+    ours = next(lp for lp in loops if lp.group == "ours" and lp.threads == chosen)
+    ours_1 = next(lp for lp in loops if lp.group == "ours" and lp.threads == 1)
+    tutorial, tuned = best("tutorial", "wall"), best("tuned", "wall")
+    tutorial_1, tuned_1 = best("tutorial", "cpu", True), best("tuned", "cpu", True)
+    out = {"ours_threads": chosen,
+           "round_ratios": {"tutorial": [a / b for a, b in zip(ours.wall, tutorial.wall)],
+                            "tuned": [a / b for a, b in zip(ours.wall, tuned.wall)]},
+           "round_ratios_1": {"tutorial": [a / b for a, b in zip(ours_1.cpu, tutorial_1.cpu)],
+                              "tuned": [a / b for a, b in zip(ours_1.cpu, tuned_1.cpu)]}}
+    for name, loop, loop_1 in (("ours", ours, ours_1), ("tutorial", tutorial, tutorial_1), ("tuned", tuned, tuned_1)):
+        out[name] = {"wall": max(loop.wall), "cpu": max(loop.cpu)}
+        out[name + "_1"] = {"wall": max(loop_1.wall), "cpu": max(loop_1.cpu)}
+        out[name + "_by"] = {lp.label: {"wall": max(lp.wall), "cpu": max(lp.cpu)} for lp in loops if lp.group == name}
     return out
 
 
@@ -124,16 +159,14 @@ def torch_worker(args) -> dict:
 
     x, y = mnist_32()
     n = len(y)
-    out = ours_rates("torch", script, args, n, torch.device("cpu"), script.make_optimizer)
+    loops, chosen = ours_loops("torch", script, args, n, torch.device("cpu"), script.make_optimizer)
 
     def fresh(fused: bool):
         torch.manual_seed(0)
         model = torch_impl.build(MODEL, num_classes=10, in_channels=1)
         return model, torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
-    tutorial, tuned = {}, {}
     for t in thread_counts():
-        torch.set_num_threads(t)
         model, optimizer = fresh(fused=False)
         criterion = torch.nn.CrossEntropyLoss()
         loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=32, shuffle=True)
@@ -150,26 +183,30 @@ def torch_worker(args) -> dict:
                 if warmup and i == 3:
                     break
 
-        tutorial[threads_label(t)] = best_rate(tutorial_epoch, n, args.epochs, args.repeats)
+        loops.append(Loop("tutorial", threads_label(t), t, tutorial_epoch))
 
-        model, optimizer = fresh(fused=True)
-        X, Y = torch.from_numpy(x), torch.from_numpy(y)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            model, optimizer = fresh(fused=True)
+            model = model.to(memory_format=layout)
+            X, Y = torch.from_numpy(x).contiguous(memory_format=layout), torch.from_numpy(y)
 
-        def tuned_epoch(warmup, model=model, optimizer=optimizer, X=X, Y=Y):
-            model.train()
-            perm = torch.randperm(n)
-            total = torch.zeros(())
-            for i in range(0, 3 * args.batch_size if warmup else n, args.batch_size):
-                idx = perm[i:i + args.batch_size]
-                loss = torch.nn.functional.cross_entropy(model(X[idx]), Y[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
-            return float(total)
+            def tuned_epoch(warmup, model=model, optimizer=optimizer, X=X, Y=Y):
+                model.train()
+                perm = torch.randperm(n)
+                total = torch.zeros(())
+                for i in range(0, 3 * args.batch_size if warmup else n, args.batch_size):
+                    idx = perm[i:i + args.batch_size]
+                    loss = torch.nn.functional.cross_entropy(model(X[idx]), Y[idx])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.detach()
+                return float(total)
 
-        tuned[f"{threads_label(t)}, fused Adam"] = best_rate(tuned_epoch, n, args.epochs, args.repeats)
-    return summarize(out, tutorial, tuned)
+            variant = ", channels_last" if layout == torch.channels_last else ""
+            loops.append(Loop("tuned", f"{threads_label(t)}, fused Adam{variant}", t, tuned_epoch))
+    measure(loops, script.set_threads, n, args.epochs, args.repeats)
+    return summarize(loops, chosen)
 
 
 # --- paddle --------------------------------------------------------------------------------------
@@ -183,8 +220,8 @@ def paddle_worker(args) -> dict:
 
     x, y = mnist_32()
     n = len(y)
-    out = ours_rates("paddle", script, args, n, "cpu",
-                     lambda plan, model: script.make_optimizer(plan, model, script.make_scheduler(plan)))
+    loops, chosen = ours_loops("paddle", script, args, n, "cpu",
+                               lambda plan, model: script.make_optimizer(plan, model, script.make_scheduler(plan)))
 
     def fresh(multi_tensor: bool):
         paddle.seed(0)
@@ -192,9 +229,7 @@ def paddle_worker(args) -> dict:
         return model, paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters(),
                                             use_multi_tensor=multi_tensor)
 
-    tutorial, tuned = {}, {}
     for t in thread_counts():
-        script.set_threads(t)
         model, optimizer = fresh(multi_tensor=False)
         criterion = paddle.nn.CrossEntropyLoss()
         loader = DataLoader(TensorDataset([paddle.to_tensor(x), paddle.to_tensor(y)]), batch_size=64, shuffle=True)
@@ -211,7 +246,7 @@ def paddle_worker(args) -> dict:
                 if warmup and i == 3:
                     break
 
-        tutorial[threads_label(t)] = best_rate(tutorial_epoch, n, args.epochs, args.repeats)
+        loops.append(Loop("tutorial", threads_label(t), t, tutorial_epoch))
 
         for static in (False, True):
             model, optimizer = fresh(multi_tensor=True)
@@ -232,32 +267,38 @@ def paddle_worker(args) -> dict:
                     total += loss.detach()
                 return float(total)
 
-            name = f"{threads_label(t)}, multi-tensor Adam{', to_static' if static else ''}"
-            tuned[name] = best_rate(tuned_epoch, n, args.epochs, args.repeats)
-    return summarize(out, tutorial, tuned)
+            variant = ", to_static" if static else ""
+            loops.append(Loop("tuned", f"{threads_label(t)}, multi-tensor Adam{variant}", t, tuned_epoch))
+    measure(loops, script.set_threads, n, args.epochs, args.repeats)
+    return summarize(loops, chosen)
 
 
 # --- driver --------------------------------------------------------------------------------------
 
-def table(results: dict, metric: str, pick) -> None:
-    print(f"  {'framework':<10}{'ours':>9}{'tutorial':>10}{'tuned':>9}{'ours/tutorial':>15}{'ours/tuned':>12}")
+def table(results: dict, metric: str, pick, ratios: str) -> None:
+    """Each loop's best round, and two ratios of ours to each rival: of the best rounds, and
+    the median of the same-round ratios."""
+    print(f"  {'framework':<10}{'ours':>9}{'tutorial':>10}{'tuned':>9}"
+          f"{'ours/tutorial: best, median':>30}{'ours/tuned: best, median':>27}")
     for fw, r in results.items():
         ours, tut, tuned = (pick(r, k)[metric] for k in ("ours", "tutorial", "tuned"))
-        print(f"  {fw:<10}{ours:>9,.0f}{tut:>10,.0f}{tuned:>9,.0f}{ours / tut:>15.2f}{ours / tuned:>12.2f}")
+        med = {k: statistics.median(v) for k, v in r[ratios].items()}
+        print(f"  {fw:<10}{ours:>9,.0f}{tut:>10,.0f}{tuned:>9,.0f}{ours / tut:>24.2f}{med['tutorial']:>6.2f}"
+              f"{ours / tuned:>21.2f}{med['tuned']:>6.2f}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=2, help="epochs per timing")
-    p.add_argument("--repeats", type=int, default=3, help="timings per loop; the best is kept")
+    p.add_argument("--repeats", type=int, default=5, help="rounds; each loop's best round is kept")
     p.add_argument("--batch-size", type=int, default=None,
                    help="batch size of our loop and the tuned loop (default: the training scripts' default)")
     p.add_argument("--frameworks", default="torch,paddle")
     p.add_argument("--worker", choices=("torch", "paddle"), help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
     if args.batch_size is None:
-        sys.path.insert(0, str(ROOT))
         from zoo.training import DEFAULT_BATCH
 
         args.batch_size = DEFAULT_BATCH
@@ -278,20 +319,25 @@ def main(argv=None) -> int:
             return 1
         results[fw] = json.loads(line[-1][len("RESULT "):])
     load_after = os.getloadavg()[0]
-    print(f"LeNet-5 ({MODEL}) training on 4,000 MNIST digits at 1x32x32, best of {args.repeats} x {args.epochs} "
-          f"epochs; {os.cpu_count()} CPUs, load average {load_before:.1f} before, {load_after:.1f} after")
+    print(f"LeNet-5 ({MODEL}) training on 4,000 MNIST digits at 1x32x32, best of {args.repeats} rounds x "
+          f"{args.epochs} epochs, batch {args.batch_size}; {os.cpu_count()} CPUs, load average {load_before:.1f} "
+          f"before, {load_after:.1f} after")
     print("images/sec by the wall clock (ours: the script's defaults; tutorial and tuned: their best thread count)")
-    table(results, "wall", lambda r, k: r[k])
+    table(results, "wall", lambda r, k: r[k], "round_ratios")
     print("images per CPU-second at 1 thread (independent of how busy the machine is)")
-    table(results, "cpu", lambda r, k: r[k + "_1"])
+    table(results, "cpu", lambda r, k: r[k + "_1"], "round_ratios_1")
     for fw, r in results.items():
         fmt = lambda d: ", ".join(f"{k}: {v['wall']:,.0f} ({v['cpu']:,.0f}/cpu-s)" for k, v in d.items())  # noqa: E731
-        print(f"  {fw} ours (batch {args.batch_size}, {r['ours_threads']} thread(s) chosen): {fmt(r['ours_by'])}")
+        print(f"  {fw} ours ({r['ours_threads']} thread(s) chosen): {fmt(r['ours_by'])}")
         print(f"  {fw} tutorial: {fmt(r['tutorial_by'])}")
         print(f"  {fw} tuned: {fmt(r['tuned_by'])}")
+        for rival, values in r["round_ratios"].items():
+            print(f"  {fw} ours/{rival} round by round: " + ", ".join(f"{v:.2f}" for v in values))
     if args.json:
-        Path(args.json).write_text(json.dumps({"batch_size": args.batch_size, "load": [load_before, load_after],
-                                               **results}, indent=2))
+        from zoo.training import atomic_write
+
+        text = json.dumps({"batch_size": args.batch_size, "load": [load_before, load_after], **results}, indent=2)
+        atomic_write(Path(args.json), lambda tmp: Path(tmp).write_text(text))
     return 0
 
 

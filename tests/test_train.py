@@ -103,6 +103,23 @@ def test_resume_gives_the_uninterrupted_weights(fw, model, optimizer, tmp_path):
         [r["train_loss"] for r in rows(tmp_path / "full" / "metrics.csv")]
 
 
+@pytest.mark.parametrize("argv, layout", [
+    (["lenet5"], torch.channels_last),
+    (["lenet5", "--dtype", "float64"], torch.contiguous_format),  # oneDNN has no float64 kernels
+    (["lenet_bn", "--dims", "1", "--dataset", "gunpoint"], torch.contiguous_format),  # 3D tensors have no NHWC
+])
+def test_torch_trains_2d_float32_in_channels_last(tmp_path, argv, layout):
+    plan = training.make_plan(training.parse_args("torch", [*argv, "--limit", "64", *THREADS]))
+    assert torch_train.memory_format(plan, torch.device("cpu")) == layout
+    model = torch_train.build_model(plan, torch.device("cpu"))
+    convs = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    assert convs and all(w.is_contiguous(memory_format=layout) for w in convs)
+    # the checkpoint holds the default layout, whatever trained it
+    r = train("torch", *argv, "--limit", "64", "--epochs", "1", "--out", str(tmp_path))
+    state = torch.load(r.checkpoint, weights_only=True)["model_state"]
+    assert all(v.is_contiguous() for v in state.values())
+
+
 def cross_framework_losses(tmp_path, dtype, capsys=None, momentum=None):
     """Per-step losses of 50 SGD-momentum steps of LeNet-5 in both frameworks from the same weights."""
     init = tmp_path / "init"
