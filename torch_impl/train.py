@@ -58,11 +58,12 @@ def set_threads(threads: int) -> None:
 def memory_format(plan: Plan, device: torch.device) -> torch.memory_format:
     """channels_last for 2D float32 training on the CPU, else the default layout.
 
-    On 2 cores, one training step in channels_last took 1.6x to 3x less time for the
-    depthwise and grouped nets (MobileNet, EfficientNet, ShuffleNet, SqueezeNet) and
-    1.1-1.2x less for LeNet-5 and GoogLeNet, and was within noise for ResNet, VGG and
-    AlexNet (docs/TRAINING.md). float64 stays in the default layout: oneDNN, which makes
-    channels_last fast, has no float64 kernels.
+    Measured on 2 cores (benchmarks/memory_format.py, docs/TRAINING.md), a training step
+    in channels_last was 1.7x to 3.8x faster for the depthwise nets (MobileNet, MnasNet,
+    EfficientNet, ShuffleNet) and 1.1x to 1.4x for LeNet-5, GoogLeNet, DenseNet and
+    SqueezeNet. It was about 10% slower for VGG-11 and ResNet-18 at 32x32. One rule for
+    all 2D models is worth that trade. float64 stays in the default layout: oneDNN,
+    which makes channels_last fast, has no float64 kernels.
     """
     if plan.dims == 2 and plan.args.dtype == "float32" and device.type == "cpu":
         return torch.channels_last
