@@ -1,0 +1,68 @@
+"""The benchmark scripts' bookkeeping (not their timings: those are not tests)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tt():
+    return load("train_throughput")
+
+
+def test_rounds_rotate_and_every_loop_is_timed_once_a_round(tt):
+    calls = []
+    loops = [tt.Loop("ours", "a", 1, lambda warmup, k="a": calls.append((k, warmup))),
+             tt.Loop("tutorial", "b", 2, lambda warmup, k="b": calls.append((k, warmup))),
+             tt.Loop("tuned", "c", 1, lambda warmup, k="c": calls.append((k, warmup)))]
+    threads = []
+    tt.measure(loops, threads.append, n=10, epochs=1, repeats=3)
+    timed = [k for k, warmup in calls if not warmup]
+    assert [k for k, warmup in calls if warmup] == ["a", "b", "c"]
+    assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # each round starts one loop later
+    assert threads[3:] == [1, 2, 1, 2, 1, 1, 1, 1, 2]  # each loop timed at its own thread count
+    assert all(len(lp.wall) == len(lp.cpu) == 3 for lp in loops)
+
+
+def test_summary_picks_the_best_variants_and_pairs_rounds(tt):
+    def loop(group, label, threads, wall, cpu):
+        lp = tt.Loop(group, label, threads, lambda warmup: None)
+        lp.wall, lp.cpu = wall, cpu
+        return lp
+
+    loops = [loop("ours", "1 thread", 1, [10, 11], [10, 11]),
+             loop("ours", "2 threads", 2, [20, 16], [11, 9]),
+             loop("tutorial", "1 thread", 1, [6, 4], [6, 4]),
+             loop("tutorial", "2 threads", 2, [8, 10], [4, 5]),
+             loop("tuned", "1 thread", 1, [12, 9], [12, 9]),
+             loop("tuned", "2 threads", 2, [19, 20], [10, 10])]
+    r = tt.summarize(loops, chosen=2)
+    assert r["ours"] == {"wall": 20, "cpu": 11} and r["ours_1"] == {"wall": 11, "cpu": 11}
+    assert r["tutorial"]["wall"] == 10 and r["tutorial_1"]["cpu"] == 6  # best by wall; best 1-thread by CPU
+    assert r["tuned"]["wall"] == 20 and r["tuned_1"]["cpu"] == 12
+    assert r["round_ratios"] == {"tutorial": [20 / 8, 16 / 10], "tuned": [20 / 19, 16 / 20]}
+    assert r["round_ratios_1"] == {"tutorial": [10 / 6, 11 / 4], "tuned": [10 / 12, 11 / 9]}
+
+
+def test_memory_format_benchmark_runs(capsys):
+    import torch
+
+    mf = load("memory_format")
+    threads = torch.get_num_threads()
+    try:
+        assert mf.main(["--models", "lenet5", "--rounds", "1", "--reps", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the other tests in this worker keep their setting
+    out = capsys.readouterr().out
+    assert "lenet5" in out and "128x1x32x32" in out
