@@ -15,11 +15,9 @@ import torch.nn.functional as F
 from zoo import data
 from zoo.data import DatasetError
 
+from _datasets import needs_fashion
+
 ROOT = Path(__file__).resolve().parents[1]
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-needs_fashion = pytest.mark.skipif(
-    not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Fashion-MNIST is not installed (Debian: apt-get install dataset-fashion-mnist; CI installs it)")
 
 
 def class_counts(y, k):
