@@ -55,6 +55,8 @@ def set_threads(threads: int) -> None:
     paddle.base.core.set_num_threads(threads)
 
 
+# torch_impl/train.py's memory_format (channels_last) has no counterpart here: paddle's
+# layout is each layer's constructor argument (data_format), not a conversion of a built model.
 def build_model(plan: Plan, device: str) -> nn.Layer:
     paddle.set_device(device)
     paddle.seed(plan.args.seed)
