@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch_impl  # noqa: E402
+from torch_impl.train import logits_and_loss  # noqa: E402
 
 # model: (input channels, side, batch), small enough for a few seconds a model on 2 cores
 DEFAULT_MODELS = {
@@ -44,8 +44,7 @@ def step_fn(name: str, in_channels: int, side: int, batch: int, layout: torch.me
     y = torch.randint(0, 10, (batch,))
 
     def step() -> None:
-        out = model(x)
-        loss = F.cross_entropy(out[0] if isinstance(out, tuple) else out, y)
+        _, loss = logits_and_loss(model, x, y)  # the script's loss, auxiliary heads included
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

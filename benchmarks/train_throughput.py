@@ -104,13 +104,11 @@ def ours_loops(fw: str, script, args, n: int, device, make_optimizer) -> tuple[l
     from zoo import training
 
     plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size)]))
-    chosen = 0
     loops = []
     for t in thread_counts():
         model = script.build_model(plan, device)
         optimizer = make_optimizer(plan, model)
         arrays = script.Arrays(plan, device)
-        chosen = training.choose_threads(plan, None, script.count_params(model))
         forward = script.training_forward(model, script.Dist())
         epoch = [0]
 
@@ -121,7 +119,7 @@ def ours_loops(fw: str, script, args, n: int, device, make_optimizer) -> tuple[l
                                script.Dist(), NoBar())
 
         loops.append(Loop("ours", threads_label(t), t, run))
-    return loops, chosen
+    return loops, training.choose_threads(plan, None, script.count_params(model))
 
 
 def summarize(loops: list[Loop], chosen: int) -> dict:
