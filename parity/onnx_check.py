@@ -29,7 +29,8 @@ import paddle
 import torch
 
 from parity import weights as W
-from parity.compare import TOLERANCES, Check, _judge, _tensors
+from parity.judge import TOLERANCES, Check, judge
+from parity.modes import tensors
 
 DEFAULT_OPSET = 17
 
@@ -280,9 +281,9 @@ def check_onnx(torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, x: n
     paddle_model.eval()
     x = np.asarray(x, dtype=np.float32)
     with torch.no_grad():
-        t_eager = [W.to_numpy(t) for t in _tensors(torch_model(torch.from_numpy(x)))]
+        t_eager = [W.to_numpy(t) for t in tensors(torch_model(torch.from_numpy(x)))]
     with paddle.no_grad():
-        p_eager = [W.to_numpy(t) for t in _tensors(paddle_model(paddle.to_tensor(x)))]
+        p_eager = [W.to_numpy(t) for t in tensors(paddle_model(paddle.to_tensor(x)))]
     ctx = tempfile.TemporaryDirectory() if out_dir is None else contextlib.nullcontext(str(out_dir))
     checks: list[Check] = []
     results: dict[str, list[np.ndarray] | None] = {}
@@ -300,7 +301,7 @@ def check_onnx(torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, x: n
                                     detail=f"{type(exc).__name__}: {str(exc)[:600]}"))
                 continue
             results[side] = got
-            check = _judge("onnx", "float32", [(f"output[{i}]", e, g) for i, (e, g) in enumerate(zip(eager, got))])
+            check = judge("onnx", "float32", [(f"output[{i}]", e, g) for i, (e, g) in enumerate(zip(eager, got))])
             check.name = f"onnx_{side}"
             if len(got) != len(eager):
                 check.passed = False
@@ -308,7 +309,7 @@ def check_onnx(torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, x: n
             check.detail = f"{how}, opset {opset}, onnx.checker ok" + (f"; {check.detail}" if check.detail else "")
             checks.append(check)
     if results.get("torch") is not None and results.get("paddle") is not None:
-        cross = _judge("onnx", "float32", [(f"output[{i}]", a, b) for i, (a, b)
+        cross = judge("onnx", "float32", [(f"output[{i}]", a, b) for i, (a, b)
                                            in enumerate(zip(results["torch"], results["paddle"]))])
         cross.name = "onnx_cross"
         cross.detail = "torch ONNX vs paddle ONNX in onnxruntime" + (f"; {cross.detail}" if cross.detail else "")

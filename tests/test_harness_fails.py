@@ -143,27 +143,27 @@ def test_optimizer_mismatch_is_caught_by_the_step_checks(dtype, monkeypatch):
     (tiny for this small net) does not excuse it."""
     import paddle
 
-    from parity import compare
+    from parity import steps
 
-    real = compare._optimizers
+    real = steps.optimizers
 
     def wrong_decay(kind, torch_module, paddle_module):
         t_opt, p_opt = real(kind, torch_module, paddle_module)
         if kind == "sgd":
-            wrong = dict(momentum=compare.SGD["momentum"], weight_decay=10 * compare.SGD["weight_decay"]) \
-                if dtype == "float64" else dict(momentum=0.0, weight_decay=compare.SGD["weight_decay"])
-            p_opt = paddle.optimizer.Momentum(learning_rate=compare.SGD["lr"], parameters=p_opt._parameter_list,
+            wrong = dict(momentum=steps.SGD["momentum"], weight_decay=10 * steps.SGD["weight_decay"]) \
+                if dtype == "float64" else dict(momentum=0.0, weight_decay=steps.SGD["weight_decay"])
+            p_opt = paddle.optimizer.Momentum(learning_rate=steps.SGD["lr"], parameters=p_opt._parameter_list,
                                               **wrong)
         return t_opt, p_opt
 
-    monkeypatch.setattr(compare, "_optimizers", wrong_decay)
+    monkeypatch.setattr(steps, "optimizers", wrong_decay)
     report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
     assert report.check("train_param_grads").passed and report.check("adam_steps").passed, str(report)
     assert not report.check("sgd_steps").passed, str(report)
 
 
 def test_rejudge_raises_the_tolerance_only_to_a_multiple_of_torchs_own_error():
-    from parity.compare import SENSITIVITY_FACTOR, Check, _rejudge
+    from parity.judge import SENSITIVITY_FACTOR, Check, rejudge as _rejudge
 
     failed = Check("sgd_steps", False, 1.0, 0.5, 0.04, 1e-3, "norm_rel", "worst: step 3 w")
     ok = _rejudge(failed, own=0.01, dtype="float32")
@@ -279,7 +279,7 @@ def test_relu_kink_flip_within_rounding_is_explained_not_hidden():
 def test_kink_alignment_leaves_the_batchnorm_statistics_as_the_train_check_left_them():
     """The alignment runs extra train-mode passes on both sides; the BN statistics that the
     later checks and rejudges read must be those of the one train step."""
-    from parity import compare
+    from parity import kinks, modes, weights
 
     t, p = TorchTwin(), PaddleTwin()
     x = np.random.RandomState(0).standard_normal(INPUT_SHAPE).astype("float32")
@@ -288,7 +288,7 @@ def test_kink_alignment_leaves_the_batchnorm_statistics_as_the_train_check_left_
     p.train()
     before_t = {n: b.clone() for n, b in t.named_buffers()}
     before_p = {k: v.numpy().copy() for k, v in p.state_dict().items() if k.endswith(("_mean", "_variance"))}
-    compare._rejudge_with_aligned_kinks(t, p, compare.W.key_map(t, p), x, None, compare._Projections(0), "float32",
+    kinks.rejudge_with_aligned_kinks(t, p, weights.key_map(t, p), x, None, modes.Projections(0), "float32",
                                         [], None)
     assert all(torch.equal(before_t[n], b) for n, b in t.named_buffers())
     assert all(np.array_equal(before_p[k], p.state_dict()[k].numpy()) for k in before_p)

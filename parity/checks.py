@@ -1,0 +1,114 @@
+"""The structure, copy and train-mode checks (forward, backward, BatchNorm statistics)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import paddle
+import torch
+
+from parity import weights as W
+from parity.judge import TOLERANCES, Check, judge
+from parity.kinks import rejudge_with_aligned_kinks
+from parity.locate import locate_divergence, locate_grad_divergence
+from parity.modes import grad_pairs, paddle_loss, tensors, torch_loss, train_mode
+from parity.references import PaddleRun, rejudge_train
+
+
+def output_pairs(t_out: list, p_out: list) -> list[tuple[str, Any, Any]]:
+    if len(t_out) != len(p_out):
+        return [(f"outputs (torch returns {len(t_out)} tensors, paddle {len(p_out)})", np.zeros(1), np.full(1, np.nan))]
+    return [(f"output[{i}]", W.to_numpy(a), W.to_numpy(b)) for i, (a, b) in enumerate(zip(t_out, p_out))]
+
+
+def trainable_counts(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> tuple[int, int]:
+    nt = sum(p.numel() for p in torch_module.parameters() if p.requires_grad)
+    np_ = sum(int(math.prod(p.shape)) for p in paddle_module.parameters() if not p.stop_gradient)
+    return nt, np_
+
+
+def check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
+                     expected: int | None) -> Check:
+    nt, np_ = trainable_counts(torch_module, paddle_module)
+    problems = list(kmap.problems)
+    if nt != np_:
+        problems.append(f"trainable parameters differ: torch {nt:,} vs paddle {np_:,}")
+    if expected is not None and nt != expected:
+        problems.append(f"trainable parameters {nt:,} differ from the published {expected:,}")
+    how = "by construction order (the names differ)" if kmap.by_order else "by name"
+    detail = "; ".join(problems) if problems else (
+        f"{len(kmap.pairs)} tensors map 1:1 {how}; {nt:,} trainable parameters"
+        + (f" = published {expected:,}" if expected is not None else ""))
+    return Check("structure", not problems, metric="exact", detail=detail)
+
+
+def check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
+                copy_weights: bool) -> Check:
+    """torch -> paddle (when asked), then paddle -> torch must give back the torch tensors exactly."""
+    if copy_weights:
+        W.load_paddle(paddle_module, kmap.to_paddle(torch_module))
+    back = kmap.to_torch(paddle_module, torch_module)
+    # torch.equal first: bit-identity is the rule, and the difference is only worth computing
+    # where it fails (this runs over 138M VGG-16 weights).
+    diffs = {k: 0.0 if torch.equal(v.detach(), back[k]) else float((v.detach() - back[k]).abs().max())
+             for k, v in torch_module.state_dict().items() if v.is_floating_point() and v.numel()}
+    bad = [k for k, d in diffs.items() if d != 0.0]
+    agg_abs = max(diffs.values(), default=0.0)
+    agg_rel = 0.0 if not bad else math.inf
+    detail = ("torch -> paddle -> torch is bit-identical" if copy_weights else "paddle weights equal torch's") \
+        if not bad else f"tensors that differ: {', '.join(bad)}"
+    return Check("copy", not bad, agg_abs, agg_rel, None, 0.0, "exact", detail)
+
+
+def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report, torch_twin, seed,
+                 paddle_twin=None) -> list[Check]:
+    frozen = train_mode(torch_module, paddle_module)
+    if frozen:
+        report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    xp = paddle.to_tensor(x.copy(), stop_gradient=False)
+    t_outs, p_outs = tensors(torch_module(xt)), tensors(paddle_module(xp))
+    if len(t_outs) != len(p_outs):
+        report.notes.append(f"in train mode torch returns {len(t_outs)} tensors, paddle {len(p_outs)}")
+    elif len(t_outs) > 1:
+        report.notes.append(f"in train mode the model returns {len(t_outs)} tensors; every one enters the loss")
+    lt = torch_loss(t_outs, labels, proj)
+    lp = paddle_loss(p_outs, labels, proj)
+    lt.backward()
+    lp.backward()
+    checks = [judge("train_loss", dtype, [("loss", lt.detach().numpy(), lp.numpy())])]
+    gp = xp.grad
+    checks.append(judge("train_input_grad", dtype, [
+        ("input", xt.grad.numpy(), gp.numpy() if gp is not None else np.full(x.shape, np.nan))]))
+    checks.append(judge("train_param_grads", dtype, grad_pairs(torch_module, paddle_module, kmap)))
+    idle = [n for n, t in torch_module.named_parameters() if t.requires_grad and t.grad is None]
+    if idle:
+        # Compared as zeros on both sides, so say which ones the loss never reached.
+        report.notes.append(f"{len(idle)} parameters get no gradient in train mode: "
+                            f"{', '.join(idle[:4])}{', ...' if len(idle) > 4 else ''}")
+    bn = [p for p in kmap.pairs if p.torch.endswith(("running_mean", "running_var"))]
+    t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+    checks.append(judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],
+                         detail="" if bn else "no BatchNorm in the model"))
+    if not (checks[1].passed and checks[2].passed):
+        # First the sharp explanation (activations on opposite sides of a ReLU kink, judged at
+        # the fixed tolerances), then the statistical one (each framework's own rounding).
+        checks[1:3] = rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype,
+                                                  checks[1:3], gp.numpy() if gp is not None else None)
+    if not all(c.passed for c in checks):
+        paddle_side = PaddleRun(paddle_module, paddle_twin, p_outs, lp, gp.numpy() if gp is not None else None,
+                                 [p.paddle for p in bn]) if paddle_twin is not None else None
+        checks = rejudge_train(torch_module, torch_twin(), lt, t_outs, xt, x, labels, proj, dtype, checks,
+                                [p.torch for p in bn], seed, paddle_side)
+    if not checks[0].passed:
+        # Eval forward agreed, so look for the layer that behaves differently in train mode.
+        checks[0].detail = locate_divergence(torch_module, paddle_module, x, dtype, TOLERANCES[dtype]["eval_forward"])
+    elif not (checks[1].passed and checks[2].passed):
+        # The forward agrees; find where the backward pass parts.
+        where = locate_grad_divergence(torch_module, paddle_module, x, labels, proj, dtype,
+                                       TOLERANCES[dtype]["train_input_grad"])
+        for c in checks[1:3]:
+            if not c.passed:
+                c.detail = (c.detail + "; " if c.detail else "") + where
+    return checks

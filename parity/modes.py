@@ -1,0 +1,125 @@
+"""Framework plumbing shared by the checks: dtypes, train mode with stochastic layers, a
+model's outputs as a flat list, and the loss that every train and step check backpropagates."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import paddle
+import torch
+
+from parity import weights as W
+from parity.metrics import transposed
+
+def set_dtype(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, dtype: str) -> None:
+    torch_module.to(getattr(torch, dtype))
+    paddle_module.to(dtype=dtype)
+
+
+def is_stochastic_torch(m: torch.nn.Module) -> bool:
+    return isinstance(m, torch.nn.modules.dropout._DropoutNd) or getattr(m, "stochastic", False)
+
+
+def is_stochastic_paddle(m: paddle.nn.Layer) -> bool:
+    return isinstance(m, (paddle.nn.Dropout, paddle.nn.Dropout2D, paddle.nn.Dropout3D, paddle.nn.AlphaDropout)) \
+        or getattr(m, "stochastic", False)
+
+
+def torch_train_mode(torch_module: torch.nn.Module) -> list[str]:
+    """Train mode with stochastic layers in eval; returns the names of those layers."""
+    torch_module.train()
+    frozen = []
+    for name, m in torch_module.named_modules():
+        if is_stochastic_torch(m):
+            m.eval()
+            frozen.append(name)
+    return frozen
+
+
+def paddle_train_mode(paddle_module: paddle.nn.Layer) -> None:
+    """Train mode with stochastic layers in eval, as torch_train_mode."""
+    paddle_module.train()
+    for _, m in paddle_module.named_sublayers():
+        if is_stochastic_paddle(m):
+            m.eval()
+
+
+def train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> list[str]:
+    """Both sides in train mode with stochastic layers in eval; returns torch's names of those layers."""
+    frozen = torch_train_mode(torch_module)
+    paddle_train_mode(paddle_module)
+    return frozen
+
+
+def tensors(out: Any) -> list[Any]:
+    """Flatten a model output (tensor, tuple, list, dict, namedtuple) into a list of tensors."""
+    if isinstance(out, (torch.Tensor, paddle.Tensor)):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in tensors(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in tensors(v)]
+    return []
+
+
+class Projections:
+    """Fixed random weights for the outputs that are not logits, one array per (output index,
+    shape), made on first use. The eval and train modes of a model may return different numbers
+    of outputs (Inception's and GoogLeNet's aux heads exist only in train mode), so the weights
+    cannot be drawn up front from the eval outputs: every train-mode output must enter the loss."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.arrays: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+    def __call__(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
+        key = (index, tuple(shape))
+        if key not in self.arrays:
+            self.arrays[key] = np.random.RandomState([self.seed, index]).standard_normal(key[1])
+        return self.arrays[key]
+
+
+def is_logits(o: Any, labels: np.ndarray | None) -> bool:
+    return o.ndim == 2 and labels is not None and o.shape[0] == len(labels)
+
+
+def torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: Projections) -> torch.Tensor:
+    loss = 0
+    for i, o in enumerate(outs):
+        if is_logits(o, labels):
+            loss = loss + torch.nn.functional.cross_entropy(o, torch.from_numpy(labels))
+        else:
+            loss = loss + (o * torch.from_numpy(proj(i, tuple(o.shape))).to(o.dtype)).sum()
+    return loss
+
+
+def paddle_loss(outs: list[paddle.Tensor], labels: np.ndarray, proj: Projections) -> paddle.Tensor:
+    loss = 0
+    for i, o in enumerate(outs):
+        if is_logits(o, labels):
+            loss = loss + paddle.nn.functional.cross_entropy(o, paddle.to_tensor(labels))
+        else:
+            loss = loss + (o * paddle.to_tensor(proj(i, tuple(o.shape))).astype(o.dtype)).sum()
+    return loss
+
+
+def grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
+                kmap: W.KeyMap) -> list[tuple[str, Any, Any]]:
+    t_params = dict(torch_module.named_parameters())
+    p_params = dict(paddle_module.named_parameters())
+    errs = []
+    for pair in kmap.pairs:
+        if pair.torch not in t_params:
+            continue
+        tp, pp = t_params[pair.torch], p_params.get(pair.paddle)
+        if pp is None or pp.stop_gradient:
+            continue
+        tg = tp.grad.numpy() if tp.grad is not None else np.zeros(tuple(tp.shape))
+
+        def paddle_grad(pair=pair, pp=pp) -> np.ndarray:  # made when errors needs it (see there)
+            pg = pp.grad.numpy() if pp.grad is not None else np.zeros(tuple(pp.shape))
+            return transposed(pg) if pair.transpose else pg
+
+        errs.append((pair.torch, tg, paddle_grad))
+    return errs
+

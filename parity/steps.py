@@ -1,0 +1,230 @@
+"""The optimizer-step checks: K steps of SGD with momentum and of Adam on the same batches,
+weights and BatchNorm statistics compared after each step."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import paddle
+import torch
+
+from parity.judge import Check, judge, own_error, rejudge
+from parity.metrics import absmax, errors, transposed
+from parity.modes import paddle_loss, tensors, torch_loss, torch_train_mode, train_mode
+from parity.references import reference
+
+# Optimizer settings of the step checks: powers of two and sums of a few, close to the
+# usual 0.01 / 0.9 / 1e-4 and 1e-3 / (0.9, 0.999) / 1e-8. paddle keeps these coefficients
+# as float32 even for float64 parameters (0.9 becomes 0.8999999762), which injects a
+# ~1e-8 difference at the second step that a chaotic net then grows past any float64
+# tolerance; values that float32 holds exactly leave only rounding to compare.
+SGD = dict(lr=2.0 ** -7, momentum=0.875, weight_decay=2.0 ** -13)
+ADAM = dict(lr=2.0 ** -10, betas=(0.875, 1.0 - 2.0 ** -10), eps=2.0 ** -27, weight_decay=0.0)
+# A gradient element below this fraction of the largest gradient is taken as
+# analytically zero (rounding noise) by the optimizer-step checks.
+NOISE_FLOOR = {"float64": 1e-10, "float32": 1e-6}
+# Whether the optimizer-step checks hand torch's gradients to paddle at every step
+# (float32) or let each side step on its own (float64); see check_steps.
+SHARED_GRADIENTS = {"float64": False, "float32": True}
+
+
+def torch_optimizer(kind: str, torch_module: torch.nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in torch_module.parameters() if p.requires_grad]
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=SGD["lr"], momentum=SGD["momentum"], weight_decay=SGD["weight_decay"])
+    return torch.optim.Adam(params, lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"])
+
+
+def optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer):
+    p_params = [p for p in paddle_module.parameters() if not p.stop_gradient]
+    if kind == "sgd":
+        # torch's weight_decay and paddle's float weight_decay are both L2 added to the gradient.
+        return (torch_optimizer(kind, torch_module),
+                paddle.optimizer.Momentum(learning_rate=SGD["lr"], momentum=SGD["momentum"], parameters=p_params,
+                                          weight_decay=SGD["weight_decay"]))
+    return (torch_optimizer(kind, torch_module),
+            paddle.optimizer.Adam(learning_rate=ADAM["lr"], beta1=ADAM["betas"][0], beta2=ADAM["betas"][1],
+                                  epsilon=ADAM["eps"], parameters=p_params))
+
+
+def twin_optimizers(kind: str, *modules: torch.nn.Module) -> list[torch.optim.Optimizer]:
+    """Train mode (stochastic layers in eval) and a fresh optimizer for each torch twin."""
+    opts = []
+    for m in modules:
+        torch_train_mode(m)
+        opts.append(torch_optimizer(kind, m))
+    return opts
+
+
+def state_error(metric: str, dtype: str, clean: torch.nn.Module, other: torch.nn.Module) -> float:
+    """The worst error between two torch twins' floating-point state (weights and BN statistics)."""
+    other_sd = other.state_dict()
+    return own_error(metric, dtype, [(k, v.numpy(), other_sd[k].numpy())
+                                      for k, v in clean.state_dict().items() if v.is_floating_point()])
+
+
+def torch_twin_steps(clean: torch.nn.Module, noisy: torch.nn.Module, noisy_input: Callable, batches, labels, proj,
+                      dtype, kind, seed, metric: str, grad_noise: float = 0.0) -> float:
+    """The worst error, over the steps, between the weights of torch's run and of the
+    reference run (see reference), with the cross-framework check's noise-level zeroing.
+
+    ``grad_noise`` also moves every gradient element of the reference run by that
+    fraction of itself, up or down at random: the two frameworks sum in different orders,
+    so their gradients on the same weights differ by more than one ulp (by ``grad_noise``,
+    measured at the first step), and a chaotic net grows whatever it is given."""
+    opts = twin_optimizers(kind, clean, noisy)
+    own = 0.0
+    rng = np.random.RandomState(seed + 104729)
+    for step, batch in enumerate(batches, 1):
+        for m, opt, b in ((clean, opts[0], batch), (noisy, opts[1], noisy_input(batch, step))):
+            opt.zero_grad()
+            torch_loss(tensors(m(torch.from_numpy(b))), labels, proj).backward()
+        if grad_noise > 0:
+            with torch.no_grad():
+                for q in noisy.parameters():
+                    if q.grad is not None and q.grad.numel():
+                        signs = torch.from_numpy(np.where(rng.rand(*q.grad.shape) < 0.5, -1.0, 1.0))
+                        q.grad.mul_(1.0 + grad_noise * signs.to(q.grad.dtype))
+        grads = [(a, b) for a, b in zip(clean.parameters(), noisy.parameters())
+                 if a.grad is not None and b.grad is not None]
+        top = max((float(torch.maximum(a.grad.abs().double(), b.grad.abs().double()).max()) for a, b in grads
+                   if a.numel()), default=0.0)
+        with torch.no_grad():
+            for a, b in grads:
+                mask = torch.maximum(a.grad.abs().double(), b.grad.abs().double()) <= NOISE_FLOOR[dtype] * top
+                a.grad[mask] = 0
+                b.grad[mask] = 0
+        for opt in opts:
+            opt.step()
+        own = max(own, state_error(metric, dtype, clean, noisy))
+    return own
+
+
+def torch_shared_twin_steps(clean: torch.nn.Module, wide: torch.nn.Module, batches, labels, proj, dtype, kind,
+                             metric: str) -> float:
+    """The reference for float32 step checks on shared gradients: torch float32 against a
+    float64 copy that runs its own forward (so its BN statistics are float64's) but steps
+    on torch float32's gradients, as paddle does in the check. The worst error over the
+    steps is what float32's forward alone does to the weights and BN statistics."""
+    opts = twin_optimizers(kind, clean, wide)
+    own = 0.0
+    for batch in batches:
+        for opt in opts:
+            opt.zero_grad()
+        torch_loss(tensors(clean(torch.from_numpy(batch))), labels, proj).backward()
+        with torch.no_grad():
+            wide(torch.from_numpy(batch.astype(np.float64)))  # float64 BN statistics
+            for a, b in zip(clean.parameters(), wide.parameters()):
+                b.grad = None if a.grad is None else a.grad.to(b.dtype)
+        for opt in opts:
+            opt.step()
+        own = max(own, state_error(metric, dtype, clean, wide))
+    return own
+
+
+def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, kind, torch_twin=None,
+                 seed: int = 0) -> Check:
+    """K optimizer steps on the same batches; weights and BN statistics compared after each step.
+
+    float64 runs free: each side steps on its own gradients, which proves the two
+    trajectories are the same to rounding. float32 steps on shared gradients: each
+    step's gradients are computed on both sides and reported, then paddle steps on
+    torch's. A free float32 run of a deep BN net on a tiny batch is chaotic (torch float32
+    against torch float64 differs by percents after three Adam steps, see
+    SENSITIVITY_FACTOR), so it could show only that; with shared gradients the check
+    shows what float32 can: the optimizers, the BN statistics and the train-mode forward
+    agree step after step.
+
+    In float64, gradient elements that are rounding noise (at most NOISE_FLOOR of the largest
+    gradient on both sides: a bias that BatchNorm cancels, a channel a ReLU switched
+    off) are zeroed on both sides before the step, and counted in the report; the
+    gradient check has already shown the two sides agree they are ~0. Adam divides
+    each element by its own running magnitude, so it would turn noise of 1e-17 (or
+    1e-9 in float32) into steps of lr size with an independent random sign per side.
+    """
+    train_mode(torch_module, paddle_module)
+    t_opt, p_opt = optimizers(kind, torch_module, paddle_module)
+    pairs = kmap.pairs
+    t_params = dict(torch_module.named_parameters())
+    p_params = dict(paddle_module.named_parameters())
+    name = "sgd_steps" if kind == "sgd" else "adam_steps"
+    zeroed: dict[str, int] = {}
+    per_step: list[Check] = []
+    shared = SHARED_GRADIENTS[dtype]
+    grad_err = first_grad_diff = 0.0
+    for step, batch in enumerate(batches, 1):
+        t_opt.zero_grad()
+        p_opt.clear_grad()
+        torch_loss(tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
+        paddle_loss(tensors(paddle_module(paddle.to_tensor(batch))), labels, proj).backward()
+        live = [(pair, t_params[pair.torch], p_params[pair.paddle]) for pair in pairs
+                if t_params.get(pair.torch) is not None and t_params[pair.torch].grad is not None
+                and p_params.get(pair.paddle) is not None and p_params[pair.paddle].grad is not None]
+
+        def paddle_grad(pair, pp) -> np.ndarray:
+            pg = pp.grad.numpy()
+            return transposed(pg) if pair.transpose else pg
+
+        if step == 1:
+            # Global norm-relative difference of the two sides' gradients on equal weights,
+            # one tensor at a time (a float64 VGG's gradients are 1 GB per side).
+            diff2 = ref2 = 0.0
+            for pair, tp, pp in live:
+                pg = paddle_grad(pair, pp).astype(np.float64, copy=False)
+                diff2 += float(np.sum((tp.grad.numpy() - pg) ** 2))
+                ref2 += float(np.sum(pg ** 2))
+            first_grad_diff = math.sqrt(diff2 / max(ref2, 1e-300))
+        if shared:
+            grads = [(pair, tp, pp, paddle_grad(pair, pp)) for pair, tp, pp in live]
+            grad_err = max([grad_err] + [e.norm_rel for _, e in errors([(pair.torch, tp.grad.numpy(), pg)
+                                                                       for pair, tp, _, pg in grads], dtype)])
+            for pair, tp, pp, pg in grads:
+                tg = tp.grad.numpy()
+                tg = tg.astype(pg.dtype, copy=False)
+                pp.grad.set_value(transposed(tg) if pair.transpose else tg)
+            del grads
+        else:
+            top = max((max(absmax(tp.grad.numpy()), float(pp.grad.abs().max())) for _, tp, pp in live
+                       if tp.numel()), default=0.0)
+            for pair, tp, pp in live:
+                pg = paddle_grad(pair, pp)
+                mask = np.maximum(np.abs(tp.grad.numpy()), np.abs(pg)) <= NOISE_FLOOR[dtype] * top
+                if mask.any():
+                    zeroed[pair.torch] = max(zeroed.get(pair.torch, 0), int(mask.sum()))
+                    tp.grad[torch.from_numpy(mask)] = 0
+                    kept = np.where(mask, 0, pg)
+                    pp.grad.set_value(transposed(kept) if pair.transpose else kept)
+        t_opt.step()
+        p_opt.step()
+        t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+
+        def paddle_state(pair) -> np.ndarray:
+            pa = p_sd[pair.paddle].numpy()
+            return transposed(pa) if pair.transpose else pa
+
+        per_step.append(judge(name, dtype, [(f"step {step} {pair.torch}", t_sd[pair.torch].numpy(),
+                                              lambda pair=pair: paddle_state(pair)) for pair in pairs]))
+    worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
+    if not worst.passed and torch_twin is not None and not shared:
+        own = torch_twin_steps(torch_twin(), *reference(torch_twin(), dtype, seed), batches, labels, proj, dtype,
+                                kind, seed, worst.metric, grad_noise=first_grad_diff)
+        worst = rejudge(worst, own, dtype, "torch against torch with one-ulp changes to every input and weight and "
+                                            f"its gradients moved by {first_grad_diff:.1e} (the frameworks' step-1 "
+                                            "gradient difference)")
+    elif not worst.passed and torch_twin is not None:
+        own = torch_shared_twin_steps(torch_twin(), reference(torch_twin(), dtype, seed)[0], batches, labels, proj,
+                                       dtype, kind, worst.metric)
+        worst = rejudge(worst, own, dtype, "torch float32 against torch float64 stepping on the same gradients")
+    what = (f"{len(batches)} steps, SGD lr {SGD['lr']:g} momentum {SGD['momentum']:g} "
+            f"weight_decay {SGD['weight_decay']:g}"
+            if kind == "sgd" else f"{len(batches)} steps, Adam lr {ADAM['lr']:g}")
+    if shared:
+        what += (f"; paddle stepped on torch's gradients (float32; see SHARED_GRADIENTS), which agreed with paddle's "
+                 f"own to norm_rel {grad_err:.1e} or better")
+    if zeroed:
+        where = ", ".join(sorted(zeroed)) if len(zeroed) <= 4 else f"{len(zeroed)} tensors"
+        what += (f"; {sum(zeroed.values()):,} noise-level gradient elements (<= {NOISE_FLOOR[dtype]:.0e} of the "
+                 f"largest) zeroed on both sides, in {where}")
+    worst.detail = what + (f"; {worst.detail}" if worst.detail else "")
+    return worst
