@@ -17,10 +17,13 @@ class StochasticDepth(nn.Layer):
     survivors by 1/(1-p) (Huang et al. 2016, "row" mode of torchvision's StochasticDepth).
 
     ``stochastic = True`` tells the parity harness that this layer draws random numbers in
-    train mode (the two frameworks' generators differ), so it is put in eval there.
+    train mode. The two frameworks' generators differ, so the harness sets ``mask_source``, a
+    callable ``(shape, keep probability) -> numpy 0/1 array`` that both sides share
+    (parity/masks.py); left at None, the layer draws its own.
     """
 
     stochastic = True
+    mask_source = None
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -32,7 +35,11 @@ class StochasticDepth(nn.Layer):
         if not self.training or self.p == 0.0:
             return x
         survival = 1.0 - self.p
-        noise = paddle.bernoulli(paddle.full([x.shape[0]] + [1] * (x.ndim - 1), survival, dtype=x.dtype))
+        shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        if self.mask_source is not None:
+            noise = paddle.to_tensor(self.mask_source(shape, survival)).astype(x.dtype)
+        else:
+            noise = paddle.bernoulli(paddle.full(shape, survival, dtype=x.dtype))
         if survival > 0.0:
             noise = noise / survival
         return x * noise

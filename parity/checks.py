@@ -10,6 +10,9 @@ import torch
 
 from parity import weights as W
 from parity.judge import TOLERANCES, Check, judge
+from parity.hot import heat
+from parity.masks import Shared
+from parity.metrics import errors
 from parity.kinks import rejudge_with_aligned_kinks
 from parity.locate import locate_divergence, locate_grad_divergence
 from parity.modes import grad_pairs, paddle_loss, tensors, torch_loss, train_mode
@@ -62,10 +65,17 @@ def check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, km
 
 
 def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report, torch_twin, seed,
-                 paddle_twin=None) -> list[Check]:
-    frozen = train_mode(torch_module, paddle_module)
-    if frozen:
-        report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
+                 paddle_twin=None, stochastic: bool = False) -> list[Check]:
+    """Train-mode forward and backward on both sides. With ``stochastic`` the dropout and
+    stochastic-depth layers stay in train mode, drawing shared masks (parity/masks.py), and
+    nothing is rejudged: a check with live masks is judged at its fixed tolerance."""
+    if stochastic:
+        torch_module.train()
+        paddle_module.train()
+    else:
+        frozen = train_mode(torch_module, paddle_module)
+        if frozen:
+            report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     xp = paddle.to_tensor(x.copy(), stop_gradient=False)
     t_outs, p_outs = tensors(torch_module(xt)), tensors(paddle_module(xp))
@@ -91,12 +101,12 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
     checks.append(judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],
                          detail="" if bn else "no BatchNorm in the model"))
-    if not (checks[1].passed and checks[2].passed):
+    if not (checks[1].passed and checks[2].passed) and not stochastic:
         # First the sharp explanation (activations on opposite sides of a ReLU kink, judged at
         # the fixed tolerances), then the statistical one (each framework's own rounding).
         checks[1:3] = rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype,
                                                   checks[1:3], gp.numpy() if gp is not None else None)
-    if not all(c.passed for c in checks):
+    if not all(c.passed for c in checks) and not stochastic:
         paddle_side = PaddleRun(paddle_module, paddle_twin, p_outs, lp, gp.numpy() if gp is not None else None,
                                  [p.paddle for p in bn]) if paddle_twin is not None else None
         checks = rejudge_train(torch_module, torch_twin(), lt, t_outs, xt, x, labels, proj, dtype, checks,
@@ -112,3 +122,65 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
             if not c.passed:
                 c.detail = (c.detail + "; " if c.detail else "") + where
     return checks
+
+
+# An eval check proves the two sides compute the same function only where the output depends
+# on the input: this many times the eval tolerance, between two random inputs, at least.
+SENSITIVITY_MIN = 100.0
+
+
+def check_input_sensitivity(torch_module: torch.nn.Module, x: np.ndarray, t_out: list, dtype: str,
+                            seed: int) -> Check:
+    """How much torch's eval outputs move between ``x`` and a second random input: a model whose
+    output barely depends on its input (a dead head, saturated units) would pass eval_forward
+    whatever its layers compute, so that must be well above the eval tolerance."""
+    x2 = np.random.RandomState([seed, 4099]).standard_normal(x.shape).astype(x.dtype)
+    with torch.no_grad():
+        t_out2 = tensors(torch_module(torch.from_numpy(x2)))
+    errs = errors([(f"output[{i}]", W.to_numpy(a), W.to_numpy(b)) for i, (a, b) in enumerate(zip(t_out, t_out2))],
+                  dtype)
+    moved = min((e.max_rel for _, e in errs), default=0.0)
+    need = SENSITIVITY_MIN * TOLERANCES[dtype]["eval_forward"]
+    passed = moved >= need
+    detail = (f"eval outputs on two random inputs differ by max_rel {moved:.2e} (at least {need:.0e} needed: "
+              f"{SENSITIVITY_MIN:g}x the eval tolerance)")
+    return Check("input_sensitivity", passed, None, moved, None, need, "min_rel", detail)
+
+
+def check_masks(shared: Shared) -> Check:
+    """Every stochastic layer on both sides draws from the shared stream, as many on each side."""
+    problems = []
+    if shared.unshared:
+        problems.append(f"cannot share randomness: {', '.join(shared.unshared)}")
+    if len(shared.torch_layers) != len(shared.paddle_layers):
+        problems.append(f"torch has {len(shared.torch_layers)} stochastic layers, paddle {len(shared.paddle_layers)}")
+    detail = "; ".join(problems) if problems else (
+        f"{len(shared.torch_layers)} stochastic layers live in train mode with shared masks: "
+        + ", ".join(shared.torch_layers[:6]) + (", ..." if len(shared.torch_layers) > 6 else ""))
+    return Check("stochastic_masks", not problems, metric="exact", detail=detail)
+
+
+def check_hot(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray,
+              dtype: str) -> list[Check]:
+    """Eval outputs with every clipped or saturating activation driven across its kinks
+    (parity/hot.py), and whether each such layer saw both sides."""
+    h = heat(torch_module, paddle_module)
+    try:
+        torch_module.eval()
+        paddle_module.eval()
+        with torch.no_grad():
+            t_out = tensors(torch_module(torch.from_numpy(x)))
+        with paddle.no_grad():
+            p_out = tensors(paddle_module(paddle.to_tensor(x)))
+    finally:
+        h.restore()
+    forward = judge("eval_forward", dtype, output_pairs(t_out, p_out))
+    forward.name = "hot_forward"
+    if not forward.passed:
+        forward.detail = f"{len(h.factors)} activations heated; " + forward.detail
+    cold = h.cold()
+    kinds = sorted(set(h.kinds.values()))
+    detail = (f"{len(h.regimes)} clipped/saturating layers ({', '.join(kinds) or 'none'}) saw inputs below and "
+              f"above their kinks" if not cold else f"never crossed both kinks: {', '.join(cold[:6])}"
+              + (f" and {len(cold) - 6} more" if len(cold) > 6 else ""))
+    return [forward, Check("activation_regimes", not cold, metric="exact", detail=detail)]

@@ -33,10 +33,13 @@ import paddle
 import torch
 
 from parity import weights as W
-from parity.checks import check_copy, check_structure, check_train, output_pairs
+from parity.checks import (check_copy, check_hot, check_input_sensitivity, check_masks, check_structure, check_train,
+                           output_pairs)
 from parity.judge import DTYPES, METRICS, SENSITIVITY_FACTOR, TOLERANCES, Check, judge
 from parity.locate import locate_divergence, locate_grad_divergence
+from parity.masks import share
 from parity.modes import Projections, set_dtype, tensors
+from parity.randomize import randomize_degenerate
 from parity.steps import ADAM, SGD, check_steps
 
 __all__ = ["ADAM", "DTYPES", "METRICS", "SENSITIVITY_FACTOR", "SGD", "TOLERANCES", "Check", "Report",
@@ -53,6 +56,9 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Which kind of run this was (parity/harness.py's cases): "parity", "asym 17", "real 224",
+    # "hot", "stochastic", "option width=0.5", ...
+    case: str = "parity"
 
     @property
     def ok(self) -> bool:
@@ -68,7 +74,7 @@ class Report:
         raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "dims": self.dims, "dtype": self.dtype, "ok": self.ok,
+        return {"model": self.model, "dims": self.dims, "dtype": self.dtype, "case": self.case, "ok": self.ok,
                 "seconds": round(self.seconds, 3), "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
 
     def __str__(self) -> str:
@@ -77,13 +83,13 @@ class Report:
         return format_reports([self])
 
 
-
 def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, *,
                     inputs: np.ndarray | None = None, input_shape: Sequence[int] | None = None,
                     dtype: str = "float64", train: bool = True, grads: bool = True, steps: int = 3,
                     num_classes: int | None = None, expected_params: int | None = None,
                     copy_weights: bool = True, seed: int = 0, name: str = "model",
-                    dims: int | None = None) -> Report:
+                    dims: int | None = None, randomize: bool = True, stochastic: bool = False,
+                    hot: bool = False) -> Report:
     """Compare a torch module and a paddle layer that are meant to be the same network.
 
     Works on any pair whose state dicts map by name (BN buffers renamed, Linear weights
@@ -91,6 +97,14 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     ``copy_weights`` the torch weights are copied into paddle first; without it, the
     ``copy`` check reports where the two sides' weights differ. Both modules are cast
     to ``dtype`` and changed by the optimizer checks (they end up trained a few steps).
+
+    With ``randomize`` (and ``copy_weights``), every torch tensor initialised to one constant
+    (BatchNorm's gamma, beta and statistics, say) is first redrawn at random, so that no
+    parameter sits at a value that hides a mistake (parity/randomize.py). With ``stochastic``,
+    the train checks run with dropout and stochastic depth live, both sides drawing the
+    same masks (parity/masks.py), and the optimizer-step checks are left out. With ``hot``,
+    the eval check is repeated with every clipped or saturating activation driven across its
+    kinks (parity/hot.py).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -108,6 +122,11 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     if kmap.problems:
         report.seconds = time.perf_counter() - start
         return report
+    if randomize and copy_weights:
+        redrawn = randomize_degenerate(torch_module, seed)
+        if redrawn:
+            report.notes.append(f"{len(redrawn)} tensors initialised to a constant were redrawn at random "
+                                f"before the copy (BatchNorm affine and statistics and the like)")
     report.checks.append(check_copy(torch_module, paddle_module, kmap, copy_weights))
     # Every check starts from the same weights: torch's, and paddle's own (equal to
     # torch's after a copy, or the user's when copy_weights=False).
@@ -151,6 +170,9 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     if not check.passed:
         check.detail = locate_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])
     report.checks.append(check)
+    report.checks.append(check_input_sensitivity(torch_module, x, t_out, dtype, seed))
+    if hot:
+        report.checks.extend(check_hot(torch_module, paddle_module, x, dtype))
     n_out = len(t_out)
     out_shape = tuple(t_out[0].shape) if t_out else ()
     if num_classes is None and len(out_shape) == 2:
@@ -158,11 +180,20 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
     proj = Projections(rng.randint(2**31))
 
-    if train and grads:
-        report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
-                                           torch_twin, seed, paddle_twin))
+    if train and grads and stochastic:
+        shared = share(torch_module, paddle_module, seed)
+        try:
+            report.checks.append(check_masks(shared))
+            report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
+                                             None, seed, stochastic=True))
+        finally:
+            shared.restore()
         reset()
-    if train and steps > 0:
+    elif train and grads:
+        report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
+                                         torch_twin, seed, paddle_twin))
+        reset()
+    if train and steps > 0 and not stochastic:
         batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
         for opt in ("sgd", "adam"):
             report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,

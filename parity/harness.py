@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import paddle
@@ -12,6 +13,7 @@ import torch
 import paddle_impl
 import torch_impl
 import zoo
+import zoo.coverage as coverage_spec
 from parity import weights as W
 from parity.compare import Check, Report, compare_modules
 
@@ -73,25 +75,41 @@ def published_check(name: str, dims: int) -> Check | None:
     return Check("published_params", not problems, metric="exact", detail=detail)
 
 
-def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int | None = None,
-              size: int | None = None, seed: int = 0, steps: int = 3) -> Report:
-    """Build ``name`` in both frameworks with the same arguments and run every check.
+def _builders(name: str, torch_builder: Callable | None, paddle_builder: Callable | None) -> tuple[Callable, Callable]:
+    """The two builders of ``name``: the registered ones, or the given functions (the self-test
+    passes builders of in-memory copies with a planted mistake)."""
+    return (torch_builder or (lambda **kw: torch_impl.build(name, **kw)),
+            paddle_builder or (lambda **kw: paddle_impl.build(name, **kw)))
 
-    ``batch`` and ``size`` default to the model's registry entry (``parity_batch`` and
-    its parity size for ``dims``)."""
+
+def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int | None = None,
+              size: int | None = None, seed: int = 0, steps: int = 3, kind: str = "parity",
+              options: dict[str, Any] | None = None, torch_builder: Callable | None = None,
+              paddle_builder: Callable | None = None) -> Report:
+    """Build ``name`` in both frameworks with the same arguments and run the checks of one case.
+
+    ``kind`` is the case (see ``cases``): "parity" runs every check; "asym" every check but
+    the optimizer steps; "real" the eval forward only; "hot" the eval forward with every
+    clipped activation driven across its kinks; "stochastic" the train checks with dropout
+    and stochastic depth live on shared masks; "option" eval and train with ``options``
+    passed to the builders. ``batch`` and ``size`` default to the model's registry entry
+    (``parity_batch`` and its parity size for ``dims``)."""
     from parity.onnx_check import check_onnx
 
     start = time.perf_counter()
     info = zoo.get(name)
     size = size if size is not None else info.check_size(dims)
-    batch = batch if batch is not None else info.parity_batch
-    kwargs = info.build_kwargs(dims, size)
+    batch = batch if batch is not None else (1 if kind == "real" else info.parity_batch)
+    kwargs = info.build_kwargs(dims, size, **(options or {}))
+    build_t, build_p = _builders(name, torch_builder, paddle_builder)
     torch.manual_seed(seed)
     paddle.seed(seed)
-    t_model = torch_impl.build(name, **kwargs)
-    p_model = paddle_impl.build(name, **kwargs)
-    _COUNTS.setdefault(_count_key(name, kwargs), (_trainable(t_model), _trainable(p_model)))
+    t_model = build_t(**kwargs)
+    p_model = build_p(**kwargs)
+    if not options and torch_builder is None and paddle_builder is None:
+        _COUNTS.setdefault(_count_key(name, kwargs), (_trainable(t_model), _trainable(p_model)))
     x = np.random.RandomState(seed).standard_normal(info.input_shape(dims, batch, size))
+    onnx = onnx and kind == "parity"
     onnx_checks: list[Check] = []
     if onnx:
         try:
@@ -100,11 +118,14 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
             pass  # compare_modules reports the structure failure
         else:
             onnx_checks = check_onnx(t_model, p_model, x)
-    report = compare_modules(t_model, p_model, inputs=x, dtype=dtype, num_classes=info.build_kwargs(dims)["num_classes"],
-                             seed=seed, steps=steps, name=name, dims=dims)
-    published = published_check(name, dims)
-    if published is not None:
-        report.checks.insert(1, published)
+    report = compare_modules(t_model, p_model, inputs=x, dtype=dtype, num_classes=kwargs["num_classes"], seed=seed,
+                             steps=steps if kind == "parity" else 0, name=name, dims=dims,
+                             train=kind not in ("real", "hot"), hot=kind == "hot", stochastic=kind == "stochastic")
+    report.case = _label(kind, size, options, info.check_size(dims))
+    if kind == "parity" and not options:
+        published = published_check(name, dims)
+        if published is not None:
+            report.checks.insert(1, published)
     report.checks.extend(onnx_checks)
     if onnx:
         report.notes.append("ONNX runs in float32: onnxruntime has no float64 Conv kernel")
@@ -113,18 +134,74 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     return report
 
 
+def _label(kind: str, size: int, options: dict[str, Any] | None, parity_size: int) -> str:
+    parts = [kind if kind != "option" else "option"]
+    if kind in ("asym", "real") or size != parity_size:
+        parts.append(str(size))
+    if options:
+        parts.append(" ".join(f"{k}={v}" for k, v in options.items()))
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run of ``run_model``: a model, dims, dtype, the kind of case, its input size and
+    builder options."""
+
+    name: str
+    dims: int
+    dtype: str
+    kind: str = "parity"
+    size: int | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def run(self, **kw: Any) -> Report:
+        return run_model(self.name, self.dims, self.dtype, kind=self.kind, size=self.size,
+                         options=dict(self.options) or None, **kw)
+
+
+def cases(name: str, dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("float64", "float32"),
+          coverage: bool = True) -> list[Case]:
+    """Every case the harness runs for ``name`` (zoo/coverage.py says what and why): the parity
+    size in each dtype; then, with ``coverage``, the asym and real sizes in each dtype, and in
+    float64 (or the one dtype asked for) the hot run, the stochastic layers live, each
+    builder option that changes the computation, and each stochastic rate."""
+    dtypes = list(dtypes)
+    wide = "float64" if "float64" in dtypes else dtypes[0]
+    out: list[Case] = []
+    for d in dims:
+        sizes = coverage_spec.sizes(name, d)
+        out.extend(Case(name, d, dt) for dt in dtypes)
+        if not coverage:
+            continue
+        for kind in ("asym", "real"):
+            if kind in sizes:
+                out.extend(Case(name, d, dt, kind, sizes[kind]) for dt in dtypes)
+        out.append(Case(name, d, wide, "hot"))
+        opts = coverage_spec.options(name)
+        if any(o.kind == coverage_spec.RATE for o in opts):
+            out.append(Case(name, d, wide, "stochastic"))
+        for o in opts:
+            kind = {coverage_spec.COMPUTATION: "option", coverage_spec.RATE: "stochastic"}.get(o.kind)
+            if kind is not None:
+                out.extend(Case(name, d, wide, kind, options=tuple(kw.items())) for kw in o.cases())
+    return out
+
+
 def run_many(names: Iterable[str], dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("float64", "float32"),
              *, onnx: bool = True, batch: int | None = None, size: int | None = None,
-             progress=None) -> list[Report]:
-    """run_model over names x dims x dtypes; ONNX (always float32) runs once per model and dims."""
+             progress=None, coverage: bool = False) -> list[Report]:
+    """Every case of each name (see ``cases``); ONNX (always float32) runs once per model and dims,
+    with the parity case."""
     dtypes = list(dtypes)
     reports = []
     for name in names:
-        for d in dims:
-            for i, dtype in enumerate(dtypes):
-                with_onnx = onnx and (dtype == "float32" or "float32" not in dtypes)
-                r = run_model(name, d, dtype, onnx=with_onnx, batch=batch, size=size)
-                reports.append(r)
-                if progress is not None:
-                    progress(r)
+        for case in cases(name, dims, dtypes, coverage=coverage):
+            if size is not None and case.kind == "parity":
+                case = replace(case, size=size)
+            with_onnx = onnx and (case.dtype == "float32" or "float32" not in dtypes)
+            r = case.run(onnx=with_onnx, batch=batch)
+            reports.append(r)
+            if progress is not None:
+                progress(r)
     return reports

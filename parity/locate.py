@@ -21,7 +21,9 @@ def _record(module: Any, is_torch: bool) -> tuple[list[tuple[str, Any]], list[An
         def hook(_m, _inp, out, _name=name or "<model>"):
             ts = tensors(out)
             if ts:
-                records.append((_name, ts[0].detach().cpu().numpy() if is_torch else ts[0].numpy()))
+                # A copy, not a view: an inplace activation after this layer (nn.ReLU(inplace=True))
+                # would otherwise overwrite what was recorded.
+                records.append((_name, ts[0].detach().cpu().numpy().copy() if is_torch else ts[0].numpy().copy()))
         handles.append(m.register_forward_hook(hook) if is_torch else m.register_forward_post_hook(hook))
     return records, handles
 

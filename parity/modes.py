@@ -83,11 +83,19 @@ def is_logits(o: Any, labels: np.ndarray | None) -> bool:
     return o.ndim == 2 and labels is not None and o.shape[0] == len(labels)
 
 
+def output_weight(index: int) -> float:
+    """The weight of output ``index`` in the loss: 1, 1/2, 1/4, ... Every output has its own, so
+    that outputs returned in another order (GoogLeNet's two aux heads swapped) change the loss
+    even where each enters it the same way (cross-entropy with the same labels); powers of two
+    keep the weighting exact in both dtypes."""
+    return 2.0 ** -index
+
+
 def torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: Projections) -> torch.Tensor:
     loss = 0
     for i, o in enumerate(outs):
         if is_logits(o, labels):
-            loss = loss + torch.nn.functional.cross_entropy(o, torch.from_numpy(labels))
+            loss = loss + output_weight(i) * torch.nn.functional.cross_entropy(o, torch.from_numpy(labels))
         else:
             loss = loss + (o * torch.from_numpy(proj(i, tuple(o.shape))).to(o.dtype)).sum()
     return loss
@@ -97,7 +105,7 @@ def paddle_loss(outs: list[paddle.Tensor], labels: np.ndarray, proj: Projections
     loss = 0
     for i, o in enumerate(outs):
         if is_logits(o, labels):
-            loss = loss + paddle.nn.functional.cross_entropy(o, paddle.to_tensor(labels))
+            loss = loss + output_weight(i) * paddle.nn.functional.cross_entropy(o, paddle.to_tensor(labels))
         else:
             loss = loss + (o * paddle.to_tensor(proj(i, tuple(o.shape))).astype(o.dtype)).sum()
     return loss

@@ -1,0 +1,42 @@
+"""Weights that exercise every parameter: each tensor a model initialises to one constant
+(BatchNorm's gamma 1 and beta 0, its running mean 0 and variance 1, LeNet-5's subsampling
+coefficient 1 and bias 0, a zero conv bias) is redrawn at random before the comparison.
+
+At those constants a whole class of porting mistakes computes the right numbers: with
+gamma = 1 and beta = 0, ``(x_hat + beta) * gamma`` equals ``x_hat * gamma + beta``; with a
+running mean of 0, subtracting it or not is the same. Random, non-degenerate values make
+such a mistake show in the eval and gradient checks, not only after optimizer steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Multiplicative constants (a scale of 1, a variance) are redrawn around themselves, additive
+# ones (0) around 0: wide enough that every term counts, narrow enough that a deep net's
+# eval-mode activations neither vanish nor explode over many such layers.
+SCALE_RANGE = (0.75, 1.25)
+SHIFT_STD = 0.1
+
+
+def randomize_degenerate(module: torch.nn.Module, seed: int) -> list[str]:
+    """Redraw, in place, every floating-point parameter and buffer of ``module`` whose elements
+    are all equal; returns their names. Variances stay positive."""
+    rng = np.random.RandomState([seed, 65537])
+    changed = []
+    with torch.no_grad():
+        for name, t in module.state_dict(keep_vars=True).items():
+            if not t.is_floating_point() or t.numel() == 0:
+                continue
+            first = t.reshape(-1)[0]
+            if not bool((t == first).all()):
+                continue
+            value = float(first)
+            shape = tuple(t.shape)
+            if value == 0.0:
+                new = rng.normal(0.0, SHIFT_STD, shape)
+            else:
+                new = value * rng.uniform(*SCALE_RANGE, shape)
+            t.copy_(torch.from_numpy(new).to(t.dtype))
+            changed.append(name)
+    return changed
