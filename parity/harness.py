@@ -205,3 +205,12 @@ def run_many(names: Iterable[str], dims: Iterable[int] = (1, 2), dtypes: Iterabl
             if progress is not None:
                 progress(r)
     return reports
+
+
+def run_cases(name: str, dims: int, dtype: str, *, torch_builder: Callable | None = None,
+              paddle_builder: Callable | None = None, onnx: bool = False, steps: int = 3,
+              coverage: bool = True) -> list[Report]:
+    """Every case of ``name`` at ``dims`` in ``dtype`` (see ``cases``), each a Report whose
+    ``case`` says which, built with the given builders where given."""
+    return [c.run(onnx=onnx, steps=steps, torch_builder=torch_builder, paddle_builder=paddle_builder)
+            for c in cases(name, (dims,), (dtype,), coverage=coverage)]
