@@ -39,7 +39,7 @@ from parity.judge import DTYPES, METRICS, SENSITIVITY_FACTOR, TOLERANCES, Check,
 from parity.locate import locate_divergence, locate_grad_divergence
 from parity.masks import share
 from parity.modes import Projections, set_dtype, tensors
-from parity.randomize import randomize_degenerate
+from parity.randomize import calibrate_batchnorm, randomize_degenerate
 from parity.steps import ADAM, SGD, check_steps
 
 __all__ = ["ADAM", "DTYPES", "METRICS", "SENSITIVITY_FACTOR", "SGD", "TOLERANCES", "Check", "Report",
@@ -124,9 +124,12 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         return report
     if randomize and copy_weights:
         redrawn = randomize_degenerate(torch_module, seed)
-        if redrawn:
-            report.notes.append(f"{len(redrawn)} tensors initialised to a constant were redrawn at random "
-                                f"before the copy (BatchNorm affine and statistics and the like)")
+        calibrated = calibrate_batchnorm(torch_module, np.random.RandomState([seed, 8191]).standard_normal(
+            x.shape).astype(dtype))
+        if redrawn or calibrated:
+            report.notes.append(f"before the copy, {len(redrawn)} tensors initialised to a constant were redrawn "
+                                f"at random (BatchNorm affine and the like) and {calibrated} BatchNorm layers took "
+                                f"their running statistics from a train-mode pass over another random input")
     report.checks.append(check_copy(torch_module, paddle_module, kmap, copy_weights))
     # Every check starts from the same weights: torch's, and paddle's own (equal to
     # torch's after a copy, or the user's when copy_weights=False).
