@@ -36,6 +36,10 @@ class _TorchStatsBatchNorm:
     users run and what exports) keeps the fused kernel.
     """
 
+    # False runs float64 through the fused kernel as well: the parity harness's float32
+    # reference does, so that it measures paddle's rounding on float32's own code path.
+    float64_exact = True
+
     def _init_torch_momentum(self, momentum: float) -> None:
         self.torch_momentum = momentum
 
@@ -45,7 +49,7 @@ class _TorchStatsBatchNorm:
         return (x - mean.reshape(shape)) * scale + self.bias.reshape(shape)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        exact = x.dtype == paddle.float64
+        exact = x.dtype == paddle.float64 and self.float64_exact
         if not self.training:
             if exact:
                 return self._normalize_exact(x, self._mean, self._variance)
@@ -107,8 +111,10 @@ class _Float64AvgPool:
         return F.avg_pool2d(x, self.ksize, self.stride, self.padding, ceil_mode=self.ceil_mode,
                             exclusive=self.exclusive, divisor_override=self.divisor, data_format=self.data_format)
 
+    float64_exact = True  # as in _TorchStatsBatchNorm
+
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if x.dtype != paddle.float64 or self.ceil_mode or self.exclusive:
+        if x.dtype != paddle.float64 or not self.float64_exact or self.ceil_mode or self.exclusive:
             return self._pool_kernel(x)
         one_d = x.ndim == 3
         if one_d:  # a 1 x L image: no window, stride or padding along the added axis
@@ -130,11 +136,52 @@ class AvgPool2D(_Float64AvgPool, nn.AvgPool2D):
     """AvgPool2D whose float64 backward is exact (see _Float64AvgPool)."""
 
 
+class _Float64AdaptiveAvgPool:
+    """Mixin: float64 adaptive average pooling computed in float64 in the backward pass too.
+
+    paddle's float64 adaptive-avg-pool backward divides in float32 precision where a bin is
+    not a power of two wide (3 or 6 wide, as at 96x96 or 224x224 inputs), like its plain
+    average pool (see _Float64AvgPool). float64 input is therefore averaged bin by bin with
+    plain ops, over torch's bins: rows floor(i * L / O) to ceil((i + 1) * L / O).
+    """
+
+    float64_exact = True  # as in _TorchStatsBatchNorm
+
+    def _out_sizes(self, x: paddle.Tensor) -> list[int]:
+        size = getattr(self, "_output_size", None) if x.ndim == 4 else self.output_size
+        sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.ndim - 2)
+        return [int(x.shape[2 + i]) if o is None else int(o) for i, o in enumerate(sizes)]
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if x.dtype != paddle.float64 or not self.float64_exact:
+            return self._pool_kernel(x)
+        lengths = [int(n) for n in x.shape[2:]]
+        bins = [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)] for n, o in zip(lengths, self._out_sizes(x))]
+        if x.ndim == 3:
+            return paddle.stack([x[:, :, a:b].mean(2) for a, b in bins[0]], axis=2)
+        rows = [paddle.stack([x[:, :, a:b, c:d].mean([2, 3]) for c, d in bins[1]], axis=2) for a, b in bins[0]]
+        return paddle.stack(rows, axis=2)
+
+
+class AdaptiveAvgPool1D(_Float64AdaptiveAvgPool, nn.AdaptiveAvgPool1D):
+    """AdaptiveAvgPool1D whose float64 backward is exact (see _Float64AdaptiveAvgPool)."""
+
+    def _pool_kernel(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+
+class AdaptiveAvgPool2D(_Float64AdaptiveAvgPool, nn.AdaptiveAvgPool2D):
+    """AdaptiveAvgPool2D whose float64 backward is exact (see _Float64AdaptiveAvgPool)."""
+
+    def _pool_kernel(self, x: paddle.Tensor) -> paddle.Tensor:
+        return F.adaptive_avg_pool2d(x, self._output_size, data_format=self._data_format)
+
+
 CONV = {1: nn.Conv1D, 2: nn.Conv2D}
 BATCH_NORM = {1: BatchNorm1D, 2: BatchNorm2D}
 MAX_POOL = {1: nn.MaxPool1D, 2: nn.MaxPool2D}
 AVG_POOL = {1: AvgPool1D, 2: AvgPool2D}
-ADAPTIVE_AVG_POOL = {1: nn.AdaptiveAvgPool1D, 2: nn.AdaptiveAvgPool2D}
+ADAPTIVE_AVG_POOL = {1: AdaptiveAvgPool1D, 2: AdaptiveAvgPool2D}
 ADAPTIVE_MAX_POOL = {1: nn.AdaptiveMaxPool1D, 2: nn.AdaptiveMaxPool2D}
 
 
