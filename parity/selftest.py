@@ -20,7 +20,7 @@ import numpy as np
 
 import zoo
 from parity.mutants import MISTAKES, NEUTRAL, STEP_CHECKS, Mistake
-from parity.planting import planted
+from parity.planting import StaleMistake, planted
 
 # Words in a check's detail that show a rejudge took part in its verdict (judge.rejudge,
 # kinks.rejudge_with_aligned_kinks).
@@ -58,14 +58,23 @@ def located_at(detail: str) -> str | None:
     return None
 
 
+# Checks that run before any train-mode check: a mistake expected there needs nothing after them.
+EVAL_CHECKS = ("structure", "copy", "eval_forward")
+
+
 def steps_for(m: Mistake) -> int:
-    # Two optimizer steps where a step check is what should see the mistake (and for the
-    # neutral rewrites, which must pass everything); none otherwise, which saves the
-    # step checks' reference runs on a model that already failed.
+    """Two optimizer steps where a step check is what should see the mistake (and for the
+    neutral rewrites, which must pass everything); none otherwise, which saves the step
+    checks' reference runs on a model that has already failed."""
     return 2 if m.neutral or m.check in STEP_CHECKS else 0
 
 
-def _run_parity(m: Mistake, torch_builder: Callable, paddle_builder: Callable, steps: int):
+def train_for(m: Mistake) -> bool:
+    """Whether the train-mode checks run: not for a mistake the eval checks must catch."""
+    return m.neutral or m.check not in EVAL_CHECKS
+
+
+def _run_parity(m: Mistake, torch_builder: Callable, paddle_builder: Callable):
     """What ``harness.run_model`` does at the parity size, with the given builders and no ONNX."""
     import paddle
     import torch
@@ -80,7 +89,7 @@ def _run_parity(m: Mistake, torch_builder: Callable, paddle_builder: Callable, s
     t_model, p_model = torch_builder(**kwargs), paddle_builder(**kwargs)
     x = np.random.RandomState(SEED).standard_normal(info.input_shape(m.dims, info.parity_batch, size))
     report = compare_modules(t_model, p_model, inputs=x, dtype=m.dtype, num_classes=kwargs["num_classes"],
-                             seed=SEED, steps=steps, name=m.model, dims=m.dims)
+                             seed=SEED, steps=steps_for(m), train=train_for(m), name=m.model, dims=m.dims)
     report.case = "parity"
     return report, (t_model, p_model, x)
 
@@ -89,17 +98,19 @@ def case_report(m: Mistake, torch_builder: Callable, paddle_builder: Callable):
     """(the report of ``m``'s case, or None when the harness does not run that case; extra)."""
     from parity import harness
 
-    steps = steps_for(m)
     run_cases = getattr(harness, "run_cases", None)
     if run_cases is not None:
-        kw = dict(torch_builder=torch_builder, paddle_builder=paddle_builder, onnx=False, steps=steps)
-        if "cases" in inspect.signature(run_cases).parameters:
+        kw = dict(torch_builder=torch_builder, paddle_builder=paddle_builder, onnx=False, steps=steps_for(m))
+        accepted = inspect.signature(run_cases).parameters
+        if "cases" in accepted:
             kw["cases"] = [m.case]
+        if "train" in accepted:
+            kw["train"] = train_for(m)
         reports = [r for r in run_cases(m.model, m.dims, m.dtype, **kw) if getattr(r, "case", None) == m.case]
         return (reports[0] if reports else None), None
     if m.case != "parity":
         return None, None
-    return _run_parity(m, torch_builder, paddle_builder, steps)
+    return _run_parity(m, torch_builder, paddle_builder)
 
 
 def unmodified_locator(t_model, p_model, x: np.ndarray) -> str | None:
@@ -155,9 +166,15 @@ def run_one(m: Mistake) -> Outcome:
     """Plant ``m``, run its case, and judge the harness's verdict against the catalogue."""
     start = time.perf_counter()
     if m.needs_case and not _case_exists(m.case):
-        return Outcome(m, "pending", why=f"needs case {m.case}")
-    with planted(m.model, m.side, m.file, m.edits) as (torch_builder, paddle_builder):
-        report, extra = case_report(m, torch_builder, paddle_builder)
+        return Outcome(m, "pending", why=f"needs {m.needs}")
+    try:
+        with planted(m.model, m.side, m.file, m.edits) as (torch_builder, paddle_builder):
+            report, extra = case_report(m, torch_builder, paddle_builder)
+    except StaleMistake as exc:
+        return Outcome(m, "FAIL", caught_by="-", why=f"stale catalogue entry: {exc}")
+    except Exception as exc:  # a plant that cannot be built or run is a catalogue error, reported as such
+        return Outcome(m, "FAIL", caught_by="-", why=f"{type(exc).__name__}: {exc}",
+                       seconds=time.perf_counter() - start)
     if report is None:
         return Outcome(m, "pending", why=f"needs case {m.case}", seconds=time.perf_counter() - start)
     out = judge_neutral(m, report, extra) if m.neutral else judge_mistake(m, report)
@@ -215,17 +232,37 @@ def _margin(out: Outcome) -> str:
 
 def format_table(outcomes: Sequence[Outcome]) -> str:
     """mistake, model, caught by, margin (error / tolerance), localised at, verdict."""
-    head = (f"{'mistake':<30}{'class':<17}{'model':<20}{'side':<7}{'caught by':<18}{'margin':<20}"
-            f"{'localised at':<26}verdict")
-    lines = [head]
+    widths = (36, 17, 26, 7, 18, 20, 42)
+    names = ("mistake", "class", "model", "side", "caught by", "margin", "localised at")
+    lines = ["".join(f"{n:<{w}}" for n, w in zip(names, widths)) + "verdict"]
     for o in outcomes:
         m = o.mistake
         caught = "passes (neutral)" if m.neutral and o.status == "ok" else o.caught_by
-        where = o.located or "-"
         verdict = o.status if not o.why else f"{o.status}: {o.why}"
-        lines.append(f"{m.id:<30}{m.klass:<17}{f'{m.model} {m.dims}D':<20}{m.side:<7}{caught:<18}{_margin(o):<20}"
-                     f"{where:<26}{verdict}")
+        cells = (m.id, m.klass, f"{m.model} {m.dims}D", m.side, caught, _margin(o), o.located or "-")
+        lines.append("".join(f"{c:<{w - 1}} " for c, w in zip(cells, widths)) + verdict)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "FAIL", "pending", "waits", "flip")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) +
                  f"; {sum(o.seconds for o in outcomes):.0f}s")
+    return "\n".join(lines)
+
+
+def format_line(o: Outcome) -> str:
+    """One progress line per entry, as it finishes."""
+    margin = _margin(o)
+    where = f" at {o.located}" if o.located else ""
+    return (f"{o.status:<8}{o.mistake.id:<36}{o.caught_by}{where} {margin} ({o.seconds:.1f}s)"
+            + (f"  {o.why}" if o.why else ""))
+
+
+def format_catalogue(entries: Sequence[Mistake]) -> str:
+    """The catalogue as a table: id, class, model, side and file, expected check and layer, what it is."""
+    lines = [f"{'mistake':<36}{'class':<17}{'model':<26}{'file':<30}{'expected':<34}what"]
+    for m in entries:
+        expected = "passes" if m.neutral else f"{m.check}{' @ ' + m.layer if m.layer else ''}"
+        if m.case != "parity":
+            expected += f" [{m.case}]"
+        if m.dtype != "float64":
+            expected += f" [{m.dtype}]"
+        lines.append(f"{m.id:<36}{m.klass:<17}{f'{m.model} {m.dims}D':<26}{m.file:<30}{expected:<34}{m.what}")
     return "\n".join(lines)
