@@ -116,11 +116,11 @@ def case_report(m: Mistake, torch_builder: Callable, paddle_builder: Callable):
 def unmodified_locator(t_model, p_model, x: np.ndarray) -> str | None:
     """The layer the locator names on a pair that agrees (it must name none)."""
     from parity.locate import locate_divergence
-    from parity.weights import copy_torch_to_paddle
+    from parity.weights import key_map, load_paddle
 
     t_model.eval()
     p_model.eval()
-    copy_torch_to_paddle(t_model, p_model)
+    load_paddle(p_model, key_map(t_model, p_model).to_paddle(t_model))  # by name, or by order as compare pairs
     return located_at(locate_divergence(t_model, p_model, x.astype("float64"), "float64", 1e-10))
 
 
@@ -170,14 +170,13 @@ def run_one(m: Mistake) -> Outcome:
     try:
         with planted(m.model, m.side, m.file, m.edits) as (torch_builder, paddle_builder):
             report, extra = case_report(m, torch_builder, paddle_builder)
+            if report is None:
+                return Outcome(m, "pending", why=f"needs case {m.case}", seconds=time.perf_counter() - start)
+            out = judge_neutral(m, report, extra) if m.neutral else judge_mistake(m, report)
     except StaleMistake as exc:
-        return Outcome(m, "FAIL", caught_by="-", why=f"stale catalogue entry: {exc}")
+        return Outcome(m, "FAIL", why=f"stale catalogue entry: {exc}")
     except Exception as exc:  # a plant that cannot be built or run is a catalogue error, reported as such
-        return Outcome(m, "FAIL", caught_by="-", why=f"{type(exc).__name__}: {exc}",
-                       seconds=time.perf_counter() - start)
-    if report is None:
-        return Outcome(m, "pending", why=f"needs case {m.case}", seconds=time.perf_counter() - start)
-    out = judge_neutral(m, report, extra) if m.neutral else judge_mistake(m, report)
+        return Outcome(m, "FAIL", why=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
     out.seconds = time.perf_counter() - start
     if m.needs and not m.needs_case:
         # Waits for a harness change: it must still miss; once it holds, flip it on.
