@@ -63,15 +63,16 @@ EVAL_CHECKS = ("structure", "copy", "eval_forward")
 
 
 def steps_for(m: Mistake) -> int:
-    """Two optimizer steps where a step check is what should see the mistake (and for the
-    neutral rewrites, which must pass everything); none otherwise, which saves the step
-    checks' reference runs on a model that has already failed."""
-    return 2 if m.neutral or m.check in STEP_CHECKS else 0
+    """Two optimizer steps where a step check is what should see the mistake, for the
+    neutral rewrites (which must pass everything) and for entries that wait for a harness
+    change (the table then shows what catches them today); none otherwise, which saves the
+    step checks' reference runs on a model that has already failed."""
+    return 2 if m.neutral or m.needs is not None or m.check in STEP_CHECKS else 0
 
 
 def train_for(m: Mistake) -> bool:
     """Whether the train-mode checks run: not for a mistake the eval checks must catch."""
-    return m.neutral or m.check not in EVAL_CHECKS
+    return m.neutral or m.needs is not None or m.check not in EVAL_CHECKS
 
 
 def _run_parity(m: Mistake, torch_builder: Callable, paddle_builder: Callable):
