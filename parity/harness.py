@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import paddle
@@ -121,7 +121,7 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     report = compare_modules(t_model, p_model, inputs=x, dtype=dtype, num_classes=kwargs["num_classes"], seed=seed,
                              steps=steps if kind == "parity" else 0, name=name, dims=dims,
                              train=kind not in ("real", "hot"), hot=kind == "hot", stochastic=kind == "stochastic")
-    report.case = _label(kind, size, options, info.check_size(dims))
+    report.case = _label(kind, options)
     if kind == "parity" and not options:
         published = published_check(name, dims)
         if published is not None:
@@ -134,13 +134,9 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     return report
 
 
-def _label(kind: str, size: int, options: dict[str, Any] | None, parity_size: int) -> str:
-    parts = [kind if kind != "option" else "option"]
-    if kind in ("asym", "real") or size != parity_size:
-        parts.append(str(size))
-    if options:
-        parts.append(" ".join(f"{k}={v}" for k, v in options.items()))
-    return " ".join(parts)
+def _label(kind: str, options: dict[str, Any] | None) -> str:
+    """A case's key: its kind, then the builder options it sets ("option:width=0.5")."""
+    return kind + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
 
 
 @dataclass(frozen=True)
@@ -154,6 +150,11 @@ class Case:
     kind: str = "parity"
     size: int | None = None
     options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """"parity", "asym", "real", "hot", "stochastic", "option:width=0.5", ..."""
+        return _label(self.kind, dict(self.options))
 
     def run(self, **kw: Any) -> Report:
         return run_model(self.name, self.dims, self.dtype, kind=self.kind, size=self.size,
@@ -209,8 +210,8 @@ def run_many(names: Iterable[str], dims: Iterable[int] = (1, 2), dtypes: Iterabl
 
 def run_cases(name: str, dims: int, dtype: str, *, torch_builder: Callable | None = None,
               paddle_builder: Callable | None = None, onnx: bool = False, steps: int = 3,
-              coverage: bool = True) -> list[Report]:
-    """Every case of ``name`` at ``dims`` in ``dtype`` (see ``cases``), each a Report whose
-    ``case`` says which, built with the given builders where given."""
+              coverage: bool = True, only: Sequence[str] | None = None) -> list[Report]:
+    """Every case of ``name`` at ``dims`` in ``dtype`` (see ``cases``), or those whose key is in
+    ``only``, each a Report whose ``case`` is that key, built with the given builders."""
     return [c.run(onnx=onnx, steps=steps, torch_builder=torch_builder, paddle_builder=paddle_builder)
-            for c in cases(name, (dims,), (dtype,), coverage=coverage)]
+            for c in cases(name, (dims,), (dtype,), coverage=coverage) if only is None or c.key in only]

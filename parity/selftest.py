@@ -103,8 +103,8 @@ def case_report(m: Mistake, torch_builder: Callable, paddle_builder: Callable):
     if run_cases is not None:
         kw = dict(torch_builder=torch_builder, paddle_builder=paddle_builder, onnx=False, steps=steps_for(m))
         accepted = inspect.signature(run_cases).parameters
-        if "cases" in accepted:
-            kw["cases"] = [m.case]
+        if "only" in accepted:
+            kw["only"] = [m.case]
         if "train" in accepted:
             kw["train"] = train_for(m)
         reports = [r for r in run_cases(m.model, m.dims, m.dtype, **kw) if getattr(r, "case", None) == m.case]
