@@ -4,8 +4,8 @@ Mirrors torch_impl/sync_bn.py. paddle's own ``nn.SyncBatchNorm`` would update th
 variance with the biased batch variance (PITFALLS.md), unlike the torch-semantics BatchNorm
 of ``layers.py`` it replaces, so this one subclasses that BatchNorm and all-reduces the
 per-channel sums through a PyLayer whose backward all-reduces the gradients, which works on
-every backend paddle's data parallelism runs on. Its backward makes each process's input
-gradient that of the global batch. Outside a multi-process training step it is the plain
+every backend paddle's data parallelism runs on. So each process's input gradient is that of
+the global batch. Outside a multi-process training step it is the plain
 BatchNorm it replaced; the state-dict keys do not change.
 """
 from __future__ import annotations

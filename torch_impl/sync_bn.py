@@ -2,21 +2,42 @@
 
 Mirrors paddle_impl/sync_bn.py. torch's own ``nn.SyncBatchNorm`` refuses CPU tensors ("expected
 input tensor to be on GPU"), so this one all-reduces the per-channel sums with the
-differentiable ``torch.distributed.nn.functional.all_reduce``, which works on every backend
-(gloo on the CPU, nccl on GPUs). Its backward all-reduces the statistics' gradients, so each
+an autograd function whose backward all-reduces the gradients, which works on every backend
+(gloo on the CPU, nccl on GPUs). So each
 process's input gradient is that of the global batch. Outside a multi-process training step it
 is the plain BatchNorm it replaced; the state-dict keys do not change.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as torch_dist
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
 
 
 def _distributed() -> bool:
     return torch_dist.is_available() and torch_dist.is_initialized() and torch_dist.get_world_size() > 1
+
+
+class _AllReduce(torch.autograd.Function):
+    """Sum over processes; the gradient is summed over processes too."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        torch_dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone()
+        torch_dist.all_reduce(out)
+        return out
+
+
+def all_reduce(x: torch.Tensor) -> torch.Tensor:
+    return _AllReduce.apply(x)
 
 
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
