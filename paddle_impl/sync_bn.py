@@ -5,8 +5,8 @@ variance with the biased batch variance (PITFALLS.md), unlike the torch-semantic
 of ``layers.py`` it replaces, so this one subclasses that BatchNorm and all-reduces the
 per-channel sums through a PyLayer whose backward all-reduces the gradients, which works on
 every backend paddle's data parallelism runs on. So each process's input gradient is that of
-the global batch. Outside a multi-process training step it is the plain
-BatchNorm it replaced; the state-dict keys do not change.
+the global batch. Outside a multi-process training step it is the plain BatchNorm it replaced;
+the state-dict keys do not change.
 """
 from __future__ import annotations
 

@@ -76,8 +76,8 @@ def test_sync_bn_two_processes_equal_one_and_each_other(fw, tmp_path):
     """Every rank ends with the same weights and BN statistics, rank 0's checkpoint holds them,
     and they are those of one process with plain BatchNorm on the same global batches."""
     helper = str(ROOT / "tests" / "_rank_state.py")
-    out = launch([*launcher(fw, tmp_path), helper, fw, str(tmp_path), *ARGS, "--sync-bn", "--out", str(tmp_path / "dp")],
-                 tmp_path, tmp_path / "log" if fw == "paddle" else None)
+    cmd = [*launcher(fw, tmp_path), helper, fw, str(tmp_path), *ARGS, "--sync-bn", "--out", str(tmp_path / "dp")]
+    out = launch(cmd, tmp_path, tmp_path / "log" if fw == "paddle" else None)
     assert "1 thread, 2 processes, sync-bn" in out
     assert len([ln for ln in out.splitlines() if ln.startswith("epoch ")]) == 2  # rank 0 prints alone
     assert_ranks_equal(tmp_path)

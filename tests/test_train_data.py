@@ -72,7 +72,8 @@ def test_device_choice_under_launchers(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     assert devices.choose_device("auto", "torch", 0) == "cpu"
     assert devices.choose_device("auto", "paddle", 2) == "gpu:0"
-    assert devices.choose_device("gpu:1", "torch", 2) == "cuda:1" and devices.choose_device("cuda:1", "paddle", 2) == "gpu:1"
+    assert devices.choose_device("gpu:1", "torch", 2) == "cuda:1"
+    assert devices.choose_device("cuda:1", "paddle", 2) == "gpu:1"
     with pytest.raises(devices.DeviceError, match="sees 2 GPU"):
         devices.choose_device("cuda:2", "torch", 2)
     with pytest.raises(devices.DeviceError, match="expected auto, cpu"):
@@ -80,7 +81,7 @@ def test_device_choice_under_launchers(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
-    assert devices.choose_device("cuda", "torch", 2) == "cuda:1" and devices.choose_device("auto", "torch", 2) == "cuda:1"
+    assert devices.choose_device("cuda", "torch", 2) == devices.choose_device("auto", "torch", 2) == "cuda:1"
     with pytest.raises(devices.DeviceError, match="GPU of its local rank"):
         devices.choose_device("cuda:0", "torch", 2)
     monkeypatch.setenv("FLAGS_selected_gpus", "3")  # paddle's launcher names the GPU itself

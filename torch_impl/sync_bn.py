@@ -1,11 +1,11 @@
 """``--sync-bn``: BatchNorm whose batch statistics are those of the global batch of every process.
 
 Mirrors paddle_impl/sync_bn.py. torch's own ``nn.SyncBatchNorm`` refuses CPU tensors ("expected
-input tensor to be on GPU"), so this one all-reduces the per-channel sums with the
-an autograd function whose backward all-reduces the gradients, which works on every backend
-(gloo on the CPU, nccl on GPUs). So each
-process's input gradient is that of the global batch. Outside a multi-process training step it
-is the plain BatchNorm it replaced; the state-dict keys do not change.
+input tensor to be on GPU"), so this one all-reduces the per-channel sums through an autograd
+function whose backward all-reduces the gradients, which works on every backend (gloo on the
+CPU, nccl on GPUs). So each process's input gradient is that of the global batch. Outside a
+multi-process training step it is the plain BatchNorm it replaced; the state-dict keys do not
+change.
 """
 from __future__ import annotations
 

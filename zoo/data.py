@@ -414,7 +414,8 @@ def _cifar_dirs(data_dir: Path | None, subfolder: str = "cifar-10-batches-py") -
     return [p for r in roots for p in (r, r / subfolder)]
 
 
-def cifar_blobs(name: str, names: Sequence[str], archive_name: str, dirs: Sequence[Path]) -> tuple[dict[str, bytes], str]:
+def cifar_blobs(name: str, names: Sequence[str], archive_name: str,
+                dirs: Sequence[Path]) -> tuple[dict[str, bytes], str]:
     """({file name: bytes}, source) of the python-pickle files ``names``: from the first folder in ``dirs``
     holding them all, or holding the archive (torchvision's extracted layout, paddle's cached tarball)."""
     for folder in dirs:

@@ -179,7 +179,8 @@ def load_folder(data_dir: Path | None, stream: bool | None = None) -> Dataset:
         tr, te = np.arange(len(files)), np.arange(len(files), len(files) + len(held))
     if len(te) == 0 or len(tr) == 0:
         raise DatasetError(f"{layout}: {len(tr)} training and {len(te)} test images; both splits need images "
-                           f"(with one folder per class, each class is split {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%})")
+                           f"(with one folder per class, each class is split "
+                           f"{1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%})")
     source = f"{layout}, {len(classes)} classes in sorted folder order, {size[0]}x{size[1]}x{channels}"
     nbytes = len(labels) * channels * math.prod(size) * 4
     if stream is None:
