@@ -57,6 +57,7 @@ class Loop:
     run_epoch: Callable[[bool], object]
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    params: int = 0
 
 
 def measure(loops: list[Loop], set_threads: Callable[[int], None], n: int, epochs: int, repeats: int) -> None:
@@ -100,26 +101,36 @@ def threads_label(t: int) -> str:
 
 
 def ours_loops(fw: str, script, args, n: int, device, make_optimizer) -> tuple[list[Loop], int]:
-    """The script's loop at each thread count, and the count the script itself would choose."""
+    """The script's loop at each thread count, and the count the script itself would choose; and
+    at that count, the script's streaming path (``--loader stream``: batches gathered and padded
+    by a background thread) as the group "stream"."""
     from zoo import training
 
-    plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size)]))
-    loops = []
-    for t in thread_counts():
+    def loop(group: str, t: int, loader: str) -> Loop:
+        plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size),
+                                                           "--loader", loader]))
         model = script.build_model(plan, device)
         optimizer = make_optimizer(plan, model)
         arrays = script.Arrays(plan, device)
         forward = script.training_forward(model, script.Dist())
+        precision = script.make_precision(plan, device)
         epoch = [0]
 
-        def run(warmup, model=model, forward=forward, optimizer=optimizer, arrays=arrays, epoch=epoch):
+        def run(warmup):
             epoch[0] += 1
             batches = training.batch_order(n, args.batch_size, 0, epoch[0])
             script.train_epoch(model, forward, optimizer, arrays, batches[:3] if warmup else batches,
-                               script.Dist(), NoBar())
+                               script.Dist(), NoBar(), epoch[0], precision)
 
-        loops.append(Loop("ours", threads_label(t), t, run))
-    return loops, training.choose_threads(plan, None, script.count_params(model))
+        loop = Loop(group, threads_label(t), t, run)
+        loop.params = script.count_params(model)
+        return loop
+
+    loops = [loop("ours", t, "auto") for t in thread_counts()]
+    plan = training.make_plan(training.parse_args(fw, [MODEL, "--batch-size", str(args.batch_size)]))
+    chosen = training.choose_threads(plan, None, loops[0].params)
+    loops.append(loop("stream", chosen, "stream"))
+    return loops, chosen
 
 
 def summarize(loops: list[Loop], chosen: int) -> dict:
@@ -134,7 +145,10 @@ def summarize(loops: list[Loop], chosen: int) -> dict:
     ours_1 = next(lp for lp in loops if lp.group == "ours" and lp.threads == 1)
     tutorial, tuned = best("tutorial", "wall"), best("tuned", "wall")
     tutorial_1, tuned_1 = best("tutorial", "cpu", True), best("tuned", "cpu", True)
+    stream = next(lp for lp in loops if lp.group == "stream")
     out = {"ours_threads": chosen,
+           "stream": {"wall": max(stream.wall), "cpu": max(stream.cpu),  # against ours, round by round
+                      "round_ratios": [a / b for a, b in zip(stream.wall, ours.wall)]},
            "round_ratios": {"tutorial": [a / b for a, b in zip(ours.wall, tutorial.wall)],
                             "tuned": [a / b for a, b in zip(ours.wall, tuned.wall)]},
            "round_ratios_1": {"tutorial": [a / b for a, b in zip(ours_1.cpu, tutorial_1.cpu)],
@@ -331,6 +345,11 @@ def main(argv=None) -> int:
         print(f"  {fw} tuned: {fmt(r['tuned_by'])}")
         for rival, values in r["round_ratios"].items():
             print(f"  {fw} ours/{rival} round by round: " + ", ".join(f"{v:.2f}" for v in values))
+        st = r["stream"]
+        print(f"  {fw} streaming path (--loader stream, {r['ours_threads']} thread(s)): {st['wall']:,.0f} images/sec, "
+              f"{st['wall'] / r['ours']['wall']:.2f}x the in-memory path (best rounds), median of the round ratios "
+              f"{statistics.median(st['round_ratios']):.2f}; round by round: "
+              + ", ".join(f"{v:.2f}" for v in st["round_ratios"]))
     if args.json:
         from zoo.training import atomic_write
 

@@ -3,9 +3,11 @@
 Mirrors torch_impl/train.py function for function. Everything that does not touch a
 tensor (flags, the data plan, batch order, printed lines, metrics files, checkpoint
 checks) lives in zoo/training.py, so both scripts take the same flags, see the same
-batches and print the same lines. Runs data-parallel under
-``python -m paddle.distributed.launch --nproc_per_node N -m paddle_impl.train ...``
-(DataParallel) where paddle has the collectives for the device (see docs/TRAINING.md).
+batches and print the same lines. Runs data-parallel (DataParallel) under
+``python -m paddle.distributed.launch --nproc_per_node N paddle_impl/train.py ...``, or with the
+module form ``... --nproc_per_node N python -m paddle_impl.train ...`` (the launcher has no
+``-m`` of its own; it runs the ``python`` command it is given), each process on the GPU the
+launcher selects for it (see docs/TRAINING.md).
 """
 from __future__ import annotations
 
@@ -13,7 +15,11 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
+
+if not __package__:  # run by path (paddle's launcher): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import paddle
@@ -22,11 +28,13 @@ import paddle.nn.functional as F
 from paddle import nn
 
 import paddle_impl
-from zoo import training
+from paddle_impl import sync_bn
+from zoo import devices, training
 from zoo.training import CheckpointError, Plan, RunLog
 
 FRAMEWORK = "paddle"
 DTYPES = {"float32": "float32", "float64": "float64"}
+AMP_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 
 
 # --- processes, threads, model, optimizer ---------------------------------------------------------
@@ -41,6 +49,14 @@ class Dist:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_device(requested: str) -> str:
+    """``--device`` in paddle's terms; under paddle's launcher, the GPU it selected (see zoo/devices.py)."""
+    gpus = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
+    device = devices.choose_device(requested, FRAMEWORK, gpus)
+    paddle.set_device(device)
+    return device
 
 
 def init_distributed(device: str) -> Dist:
@@ -61,6 +77,8 @@ def build_model(plan: Plan, device: str) -> nn.Layer:
     paddle.set_device(device)
     paddle.seed(plan.args.seed)
     model = paddle_impl.build(plan.info.name, **plan.model_kwargs)
+    if plan.args.sync_bn:
+        model = sync_bn.convert(model)
     model.to(dtype=DTYPES[plan.args.dtype])
     return model
 
@@ -103,38 +121,68 @@ def current_lr(optimizer: paddle.optimizer.Optimizer) -> float:
     return float(optimizer.get_lr())
 
 
+@dataclass
+class Precision:
+    """``--amp``: the autocast dtype (None: off) and the loss scaler float16 needs (bfloat16 has
+    float32's exponent range and needs none)."""
+
+    device_type: str
+    dtype: str | None = None
+    scaler: paddle.amp.GradScaler | None = None
+
+    def autocast(self) -> Any:
+        return paddle.amp.auto_cast(enable=self.dtype is not None, dtype=self.dtype or "float16", level="O1")
+
+
+def make_precision(plan: Plan, device: str) -> Precision:
+    amp = plan.args.amp
+    if amp == "none":
+        return Precision(device)
+    scaler = paddle.amp.GradScaler() if amp == "fp16" else None
+    return Precision(device, AMP_DTYPES[amp], scaler)
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 class Arrays:
     """The dataset held as tensors; a batch is an ``index_select`` of a slice of the shuffled order.
 
-    Inputs too large to hold resized stay numpy and are resized batch by batch.
+    Augmented, streamed or oversized data instead arrives as numpy batches that
+    ``zoo.stream.Loader`` makes in background threads, the same batches as in torch.
     """
 
     def __init__(self, plan: Plan, device: str) -> None:
-        x_train, y_train, x_test, y_test, self.transform = plan.arrays()
+        self.loader = plan.loader()
         self.device = device
         self.eval_batch = training.eval_batch(plan)
-        self.x_train = x_train if self.transform else paddle.to_tensor(x_train, place=device)
-        self.x_test = x_test if self.transform else paddle.to_tensor(x_test, place=device)
-        self.y_train = paddle.to_tensor(y_train, place=device)
-        self.y_test = paddle.to_tensor(y_test, place=device)
+        self.y_train = paddle.to_tensor(self.loader.y_train, place=device)
+        self.y_test = paddle.to_tensor(self.loader.y_test, place=device)
+        if self.loader.in_memory:
+            self.x_train = paddle.to_tensor(self.loader.x_train, place=device)
+            self.x_test = paddle.to_tensor(self.loader.x_test, place=device)
 
-    def _inputs(self, x: Any, rows: np.ndarray | slice) -> paddle.Tensor:
-        if self.transform is not None:
-            return paddle.to_tensor(self.transform(x[rows]), place=self.device)
-        if isinstance(rows, slice):
-            return x[rows]
-        return paddle.index_select(x, paddle.to_tensor(rows, place=self.device))
+    def _tensor(self, a: np.ndarray) -> paddle.Tensor:
+        return paddle.to_tensor(a, place=self.device)
 
-    def train_batch(self, rows: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
-        return self._inputs(self.x_train, rows), paddle.index_select(self.y_train,
-                                                                      paddle.to_tensor(rows, place=self.device))
+    def train_batches(self, batches: list[np.ndarray], epoch: int, dist: Dist) -> Iterator[tuple[paddle.Tensor,
+                                                                                                 paddle.Tensor]]:
+        """This process's shard of each global batch of ``epoch``, as tensors on the device."""
+        shards = [training.shard(b, dist.rank, dist.world) for b in batches]
+        if not self.loader.in_memory:
+            for x, y in self.loader.train_batches(batches, shards, epoch, dist.rank, dist.world):
+                yield self._tensor(x), self._tensor(y)
+            return
+        for rows in shards:
+            index = self._tensor(rows)
+            yield paddle.index_select(self.x_train, index), paddle.index_select(self.y_train, index)
 
     def test_batches(self) -> Iterator[tuple[paddle.Tensor, paddle.Tensor]]:
+        if not self.loader.in_memory:
+            for x, y in self.loader.test_batches(self.eval_batch):
+                yield self._tensor(x), self._tensor(y)
+            return
         for i in range(0, len(self.y_test), self.eval_batch):
-            rows = slice(i, i + self.eval_batch)
-            yield self._inputs(self.x_test, rows), self.y_test[rows]
+            yield self.x_test[i:i + self.eval_batch], self.y_test[i:i + self.eval_batch]
 
 
 # --- one epoch, evaluation ------------------------------------------------------------------------
@@ -160,8 +208,19 @@ def logits_and_loss(forward: nn.Layer, x: paddle.Tensor, y: paddle.Tensor) -> tu
     return out, F.cross_entropy(out, y)
 
 
+def backward_and_step(loss: paddle.Tensor, optimizer: paddle.optimizer.Optimizer, precision: Precision) -> None:
+    if precision.scaler is None:
+        loss.backward()
+        optimizer.step()
+        return
+    precision.scaler.scale(loss).backward()
+    precision.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+    precision.scaler.update()
+
+
 def train_epoch(model: nn.Layer, forward: nn.Layer, optimizer: paddle.optimizer.Optimizer, arrays: Arrays,
-                batches: list[np.ndarray], dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
+                batches: list[np.ndarray], dist: Dist, bar: Any, epoch: int,
+                precision: Precision) -> tuple[np.ndarray, int]:
     """One pass over ``batches``: (per-step mean losses, correct predictions).
 
     Losses and counts stay tensors until the epoch ends and are read once. Each process
@@ -170,15 +229,13 @@ def train_epoch(model: nn.Layer, forward: nn.Layer, optimizer: paddle.optimizer.
     """
     model.train()
     losses, correct = [], []
-    for batch in batches:
-        rows = training.shard(batch, dist.rank, dist.world)
-        x, y = arrays.train_batch(rows)
-        logits, loss = logits_and_loss(forward, x, y)
+    for batch, (x, y) in zip(batches, arrays.train_batches(batches, epoch, dist)):
+        with precision.autocast():
+            logits, loss = logits_and_loss(forward, x, y)
         if dist.world > 1:
-            loss = loss * (len(rows) / len(batch))
+            loss = loss * (len(y) / len(batch))
         optimizer.clear_grad(set_to_zero=False)
-        (loss * dist.world if dist.world > 1 else loss).backward()
-        optimizer.step()
+        backward_and_step(loss * dist.world if dist.world > 1 else loss, optimizer, precision)
         losses.append(loss.detach())
         correct.append((logits.argmax(axis=1) == y).astype("int64").sum())
         bar.update()
@@ -191,11 +248,12 @@ def train_epoch(model: nn.Layer, forward: nn.Layer, optimizer: paddle.optimizer.
 
 
 @paddle.no_grad()
-def evaluate(model: nn.Layer, arrays: Arrays) -> float:
+def evaluate(model: nn.Layer, arrays: Arrays, precision: Precision) -> float:
     model.eval()
     correct = paddle.zeros([], dtype="int64")
     for x, y in arrays.test_batches():
-        out = model(x)
+        with precision.autocast():
+            out = model(x)
         out = out[0] if isinstance(out, (tuple, list)) else out
         correct += (out.argmax(axis=1) == y).astype("int64").sum()
     return int(correct) / len(arrays.y_test)
@@ -235,11 +293,12 @@ def load_optimizer_state(model: nn.Layer, optimizer: paddle.optimizer.Optimizer,
 
 
 def save_checkpoint(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any, epoch: int,
-                    log: RunLog) -> None:
+                    log: RunLog, precision: Precision) -> None:
     ckpt = training.checkpoint_meta(plan, epoch, log)
     ckpt["model_state"] = model_state(model)
     ckpt["optimizer_state"] = optimizer_state(model, optimizer)
     ckpt["scheduler_state"] = scheduler.state_dict() if scheduler is not None else None
+    ckpt["scaler_state"] = precision.scaler.state_dict() if precision.scaler is not None else None
     training.atomic_write(plan.checkpoint, lambda tmp: paddle.save(ckpt, str(tmp)))
 
 
@@ -290,8 +349,9 @@ def init_from(plan: Plan, model: nn.Layer, where: str) -> None:
     weights.load_paddle(model, weights.torch_to_paddle(state, model, context), context)
 
 
-def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any) -> dict[str, Any]:
-    """Load the model, optimizer and scheduler state of the run in ``--out``; returns its metadata."""
+def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any,
+           precision: Precision) -> dict[str, Any]:
+    """Load the model, optimizer, scheduler and loss-scaler state of the run in ``--out``; returns its metadata."""
     path = plan.checkpoint
     if not path.is_file():
         raise CheckpointError(f"nothing to resume: {path} does not exist")
@@ -302,6 +362,8 @@ def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, s
     load_optimizer_state(model, optimizer, ckpt["optimizer_state"])
     if scheduler is not None:
         scheduler.set_state_dict(ckpt["scheduler_state"])
+    if precision.scaler is not None and ckpt.get("scaler_state"):
+        precision.scaler.load_state_dict(ckpt["scaler_state"])
     return meta
 
 
@@ -309,38 +371,40 @@ def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, s
 
 def train(args: Any) -> training.Result:
     """Run the training (or evaluation) ``args`` describe; see ``python -m paddle_impl.train -h``."""
-    device = args.device
+    device = resolve_device(args.device)
+    devices.check_amp(args.amp, FRAMEWORK, device)
     dist = init_distributed(device)
     plan = training.make_plan(args)
     model = build_model(plan, device)
     scheduler = make_scheduler(plan)
     optimizer = make_optimizer(plan, model, scheduler)
+    precision = make_precision(plan, device)
     meta = None
     if args.resume:
-        meta = resume(plan, model, optimizer, scheduler)
+        meta = resume(plan, model, optimizer, scheduler, precision)
     elif args.init_from:
         init_from(plan, model, args.init_from)
     plan.threads = training.choose_threads(plan, meta, count_params(model))
     set_threads(plan.threads)
-    return run(plan, model, optimizer, scheduler, meta, dist, device)
+    return run(plan, model, optimizer, scheduler, meta, dist, device, precision)
 
 
 def run(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any, meta: dict | None,
-        dist: Dist, device: str) -> training.Result:
+        dist: Dist, device: str, precision: Precision) -> training.Result:
     args = plan.args
     start, log = training.progress_so_far(meta)
     arrays = Arrays(plan, device)
     if dist.main:
         print(training.header_line(plan, count_params(model), dist.world), flush=True)
     if args.eval_only:
-        acc = evaluate(model, arrays)
+        acc = evaluate(model, arrays, precision)
         if dist.main:
             print(training.eval_line(plan, acc), flush=True)
         return training.Result(log, acc, start, None, to_numpy(model))
     forward = training_forward(model, dist)
     end = min(args.epochs, args.stop_after or args.epochs)
     if dist.main and start == 0 and args.epochs == 0:
-        save_checkpoint(plan, model, optimizer, scheduler, 0, log)  # the initial weights, for --init-from
+        save_checkpoint(plan, model, optimizer, scheduler, 0, log, precision)  # the initial weights, for --init-from
     test_acc = log.epochs[-1].test_acc if log.epochs else float("nan")
     for epoch in range(start + 1, end + 1):
         paddle.seed(training.epoch_seed(args.seed, epoch))
@@ -348,17 +412,17 @@ def run(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, sche
         lr = current_lr(optimizer)
         bar = training.progress(len(batches), f"epoch {epoch}/{args.epochs}", dist.main)
         t0 = time.perf_counter()
-        step_losses, correct = train_epoch(model, forward, optimizer, arrays, batches, dist, bar)
+        step_losses, correct = train_epoch(model, forward, optimizer, arrays, batches, dist, bar, epoch, precision)
         seconds = time.perf_counter() - t0
         bar.close()
-        test_acc = evaluate(model, arrays)
+        test_acc = evaluate(model, arrays, precision)
         if scheduler is not None:
             scheduler.step()
         stats = training.epoch_stats(epoch, batches, step_losses, correct, test_acc, lr, seconds)
         log.add(stats, step_losses)
         if dist.main:
             print(stats.line(args.epochs), flush=True)
-            save_checkpoint(plan, model, optimizer, scheduler, epoch, log)
+            save_checkpoint(plan, model, optimizer, scheduler, epoch, log, precision)
             log.write(plan.out, training.plot_title(plan), last=epoch == end)
     if dist.main:
         print(training.final_line(plan, log, max(start, end)), flush=True)

