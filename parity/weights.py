@@ -19,33 +19,12 @@ import numpy as np
 import paddle
 import torch
 
+# Which keys are Linear weights and BatchNorm buffers: each implementation's own rule.
+from paddle_impl._weights import module_kinds as _paddle_kinds
+from torch_impl._weights import module_kinds as _torch_kinds
 # The renames and the mismatch error are framework-free: the weights= loaders share them.
 from zoo.state_keys import (DROPPED_TORCH_KEYS, PADDLE_BN_BUFFERS, TORCH_BN_BUFFERS,  # noqa: F401
                             WeightMismatchError, paddle_key_to_torch, split_key as _split, torch_key_to_paddle)
-
-
-def _torch_kinds(module: torch.nn.Module) -> tuple[set[str], set[str]]:
-    """(Linear weight keys, BatchNorm prefixes) of a torch module."""
-    linear, bn = set(), set()
-    for name, m in module.named_modules():
-        prefix = f"{name}." if name else ""
-        if isinstance(m, torch.nn.Linear):
-            linear.add(prefix + "weight")
-        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            bn.add(prefix)
-    return linear, bn
-
-
-def _paddle_kinds(layer: paddle.nn.Layer) -> tuple[set[str], set[str]]:
-    """(Linear weight keys, BatchNorm prefixes) of a paddle layer."""
-    linear, bn = set(), set()
-    for name, m in layer.named_sublayers(include_self=True):
-        prefix = f"{name}." if name else ""
-        if isinstance(m, paddle.nn.Linear):
-            linear.add(prefix + "weight")
-        elif isinstance(m, paddle.nn.layer.norm._BatchNormBase):
-            bn.add(prefix)
-    return linear, bn
 
 
 def to_numpy(value: Any) -> np.ndarray:
