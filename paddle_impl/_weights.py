@@ -39,7 +39,7 @@ def assign(model: nn.Layer, arrays: dict[str, np.ndarray]) -> None:
     state = model.state_dict()
     for key, arr in arrays.items():
         dtype = paddle.empty([0], dtype=state[key].dtype).numpy().dtype
-        state[key].set_value(np.ascontiguousarray(arr).astype(dtype, copy=False))
+        state[key].set_value(np.array(arr, dtype=dtype))  # a writable copy, 0-d kept
 
 
 def load_weights(model: nn.Layer, name: str, weights: str | os.PathLike, build_kwargs: dict[str, Any],

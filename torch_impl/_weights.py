@@ -39,7 +39,7 @@ def assign(model: nn.Module, arrays: dict[str, np.ndarray]) -> None:
     state = model.state_dict()
     with torch.no_grad():
         for key, arr in arrays.items():
-            state[key].copy_(torch.from_numpy(np.ascontiguousarray(arr)).to(state[key].dtype))
+            state[key].copy_(torch.from_numpy(np.array(arr)).to(state[key].dtype))  # a writable copy, 0-d kept
 
 
 def load_weights(model: nn.Module, name: str, weights: str | os.PathLike, build_kwargs: dict[str, Any],

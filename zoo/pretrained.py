@@ -54,7 +54,10 @@ def resolve(weights: str | os.PathLike, name: str) -> Resolved:
     if source is None:
         path = find_checkpoint(weights)
         known = {f.file: f.source for s in S.SOURCES for f in S.files(s, name)}
-        return Resolved(path, known.get(path.name))
+        source = known.get(path.name)
+        if source is not None and (source, name) in S.REFUSED:  # known by its file name
+            raise CheckpointError(f"{path}: {source}'s {name} weights do not load here: {S.REFUSED[source, name]}")
+        return Resolved(path, source)
     tag = str(weights).split(":", 1)[1] if ":" in str(weights) else None
     published = S.files(source, name)
     if tag is not None:

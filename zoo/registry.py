@@ -58,6 +58,7 @@ class Registry:
         from zoo import pretrained, weight_sources
 
         source = pretrained.source_name(weights)
+        pretrained.resolve(weights, name)  # a missing or refused file fails before the build's seconds
         implied = {k: v for k, v in weight_sources.BUILD_DEFAULTS.get((source, name), {}).items() if k not in kwargs}
         kwargs = {**implied, **kwargs}
         model = fn(**kwargs)
