@@ -255,3 +255,25 @@ def test_hubconf_serves_every_model(tmp_path, monkeypatch):
     hub = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hub)
     assert sorted(n for n in dir(hub) if callable(getattr(hub, n)) and not n.startswith("_")) == sorted(zoo.names())
+
+
+@pytest.mark.torchvision
+@pytest.mark.parametrize("fw", ["torch", "paddle"])
+def test_train_fine_tunes_imagenet_weights_on_mnist5k(fw, caches, capsys):
+    """--init-from an ImageNet file onto mnist5k (10 classes, 1 channel): both scripts start from it,
+    with the head re-initialised and the stem summed, and say so."""
+    import paddle_impl.train as paddle_train
+    import torch_impl.train as torch_train
+    from zoo import training
+
+    _, path = fake_torchvision_file("squeezenet1_1")
+    script = {"torch": torch_train, "paddle": paddle_train}[fw]
+    where = "torchvision" if fw == "torch" else str(path)  # a source name, or the file itself
+    rc = script.main(["squeezenet1_1", "--init-from", where, "--limit", "64", "--epochs", "1", "--threads", "1",
+                      "--out", str(caches / f"run-{fw}")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "1000 classes, the model 10: classifier.1.weight, classifier.1.bias keep their fresh" in err
+    assert "features.0.weight summed over its channels" in err
+    assert "epoch 1" in out
+    assert training.CHECKPOINT_SUFFIX[fw] in str(list((caches / f"run-{fw}").iterdir()))

@@ -39,6 +39,7 @@ _NUMPY_GLOBALS = {
     ("numpy._core.multiarray", "scalar"): np.core.multiarray.scalar,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
+    ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): dict,  # paddle: (name, array)
 }
 
 
