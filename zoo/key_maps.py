@@ -24,7 +24,8 @@ Rules = tuple[tuple[str, Replacement], ...]
 
 # torchvision's DenseNet files: features.denseblock1.denselayer1.norm.1.weight -> ...norm1.weight
 TORCHVISION_DENSENET: Rules = (
-    (r"(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))", r"\1\2"),
+    (r"(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var|num_batches_tracked))",
+     r"\1\2"),
 )
 
 PADDLE_VISION_ALEXNET: Rules = (

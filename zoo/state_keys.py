@@ -20,6 +20,14 @@ PADDLE_BN_BUFFERS = {v: k for k, v in TORCH_BN_BUFFERS.items()}
 DROPPED_TORCH_KEYS = ("num_batches_tracked",)
 
 
+SHOWN = 40  # keys listed per group; the rest are counted (a 1D model offered a 2D file mis-shapes hundreds)
+
+
+def _some(keys: list[str]) -> str:
+    more = f", ... and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
+    return ", ".join(keys[:SHOWN]) + more
+
+
 class WeightMismatchError(ValueError):
     """A state dict that does not fit its target; lists every offending key, grouped."""
 
@@ -29,11 +37,13 @@ class WeightMismatchError(ValueError):
         self.mis_shaped = sorted(mis_shaped)
         lines = [f"{context}: the state dict does not fit the model"]
         if self.missing:
-            lines.append(f"  missing keys ({len(self.missing)}): {', '.join(self.missing)}")
+            lines.append(f"  missing keys ({len(self.missing)}): {_some(self.missing)}")
         if self.unexpected:
-            lines.append(f"  unexpected keys ({len(self.unexpected)}): {', '.join(self.unexpected)}")
-        for key, got, want in self.mis_shaped:
+            lines.append(f"  unexpected keys ({len(self.unexpected)}): {_some(self.unexpected)}")
+        for key, got, want in self.mis_shaped[:SHOWN]:
             lines.append(f"  mis-shaped: {key}: checkpoint {list(got)} vs model {list(want)}")
+        if len(self.mis_shaped) > SHOWN:
+            lines.append(f"  ... and {len(self.mis_shaped) - SHOWN} more mis-shaped keys")
         if hint:
             lines.append(f"  {hint}")
         super().__init__("\n".join(lines))
