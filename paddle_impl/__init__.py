@@ -11,11 +11,11 @@ _warnings.filterwarnings("ignore", message="No ccache found")  # printed by padd
 import importlib as _importlib
 import pkgutil as _pkgutil
 
-from paddle_impl._registry import build, list_models, register_model
+from paddle_impl._registry import build, get_model, list_models, register_model
 
 _NOT_MODELS = {"layers", "train"}
 for _m in _pkgutil.iter_modules(__path__):
     if not _m.name.startswith("_") and _m.name not in _NOT_MODELS:
         _importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["build", "list_models", "register_model"]
+__all__ = ["build", "get_model", "list_models", "register_model"]

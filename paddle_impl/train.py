@@ -29,6 +29,7 @@ from paddle import nn
 
 import paddle_impl
 from paddle_impl import sync_bn
+from paddle_impl._weights import load_weights as load_pretrained
 from zoo import devices, training
 from zoo.training import CheckpointError, Plan, RunLog
 
@@ -321,34 +322,6 @@ def load_weights(model: nn.Layer, state: dict[str, Any], context: str) -> None:
         tensor.set_value(np.asarray(state[key]).astype(tensor.numpy().dtype))
 
 
-def read_foreign_checkpoint(path: os.PathLike) -> Any:
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({training.error_summary(e)})") from None
-
-
-def init_from(plan: Plan, model: nn.Layer, where: str) -> None:
-    """Weights from a checkpoint or state dict of either framework."""
-    path = training.find_checkpoint(where, FRAMEWORK)
-    if training.checkpoint_framework(path) == FRAMEWORK:
-        meta, state = training.split_checkpoint(read_checkpoint(path), path)
-        training.check_model(meta, plan, path)
-        load_weights(model, state, str(path))
-        return
-    # A torch checkpoint. parity/weights.py holds the project's only torch<->paddle
-    # conversion, and parity is the one package allowed to import both frameworks, so it
-    # (and torch) are imported here, only when a run actually starts from torch weights.
-    from parity import weights
-
-    meta, state = training.split_checkpoint(read_foreign_checkpoint(path), path)
-    training.check_model(meta, plan, path)
-    context = f"{path} (torch) -> paddle {plan.info.name}"
-    weights.load_paddle(model, weights.torch_to_paddle(state, model, context), context)
-
-
 def resume(plan: Plan, model: nn.Layer, optimizer: paddle.optimizer.Optimizer, scheduler: Any,
            precision: Precision) -> dict[str, Any]:
     """Load the model, optimizer, scheduler and loss-scaler state of the run in ``--out``; returns its metadata."""
@@ -383,7 +356,7 @@ def train(args: Any) -> training.Result:
     if args.resume:
         meta = resume(plan, model, optimizer, scheduler, precision)
     elif args.init_from:
-        init_from(plan, model, args.init_from)
+        training.init_from(plan, model, args.init_from, load_pretrained)
     plan.threads = training.choose_threads(plan, meta, count_params(model))
     set_threads(plan.threads)
     return run(plan, model, optimizer, scheduler, meta, dist, device, precision)

@@ -63,20 +63,24 @@ def _captured_fds() -> Iterator[list[str]]:
             captured.append(tmp.read().decode(errors="replace"))
 
 
-def export_torch(model: torch.nn.Module, x: np.ndarray, path: str | Path, opset: int = DEFAULT_OPSET) -> str:
-    """Export ``model`` (float32, eval) for a fixed input shape; returns the exporter used."""
+def export_torch(model: torch.nn.Module, x: np.ndarray, path: str | Path, opset: int = DEFAULT_OPSET,
+                 input_name: str = "x", output_names: list[str] | None = None, dynamic_batch: bool = False) -> str:
+    """Export ``model`` (float32, eval) for ``x``'s input shape (any batch size with ``dynamic_batch``);
+    returns the exporter used."""
     model.eval()
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    names = dict(input_names=[input_name], output_names=output_names)
+    axes = {n: {0: "batch"} for n in [input_name, *(output_names or [])]} if dynamic_batch else None
     try:
         with _captured_fds():
-            torch.onnx.export(model, (xt,), str(path), dynamo=False, opset_version=opset,
-                              input_names=["x"], do_constant_folding=True)
+            torch.onnx.export(model, (xt,), str(path), dynamo=False, opset_version=opset, do_constant_folding=True,
+                              dynamic_axes=axes, **names)
         return "torch.onnx (legacy)"
     except Exception as legacy_error:  # e.g. a non-divisible adaptive pool
         try:
             with _captured_fds():
-                torch.onnx.export(model, (xt,), str(path), dynamo=True, opset_version=opset, input_names=["x"],
-                                  external_data=False)
+                torch.onnx.export(model, (xt,), str(path), dynamo=True, opset_version=opset, external_data=False,
+                                  dynamic_axes=axes, **names)
             return f"torch.onnx (dynamo; legacy failed: {str(legacy_error).splitlines()[0][:120]})"
         except Exception as exc:
             raise OnnxExportError(f"torch.onnx.export failed with both exporters: legacy: {legacy_error}; "
@@ -220,15 +224,17 @@ def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[l
     return len(nodes)
 
 
-def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset: int = DEFAULT_OPSET) -> str:
-    """Export ``layer`` (float32, eval) for a fixed input shape via jit.save and paddle2onnx."""
+def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset: int = DEFAULT_OPSET,
+                  input_name: str = "x", dynamic_batch: bool = False) -> str:
+    """Export ``layer`` (float32, eval) for ``x``'s input shape (any batch size with ``dynamic_batch``)
+    via jit.save and paddle2onnx."""
     import paddle2onnx
 
     layer.eval()
     upsampling = _upsampling_adaptive_pools(layer, x)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "model")
-        spec = [paddle.static.InputSpec(list(x.shape), "float32", "x")]
+        spec = [paddle.static.InputSpec([None if dynamic_batch else x.shape[0], *x.shape[1:]], "float32", input_name)]
         try:
             with _captured_fds() as log:
                 paddle.jit.save(layer, prefix, input_spec=spec)

@@ -19,73 +19,12 @@ import numpy as np
 import paddle
 import torch
 
-TORCH_BN_BUFFERS = {"running_mean": "_mean", "running_var": "_variance"}
-PADDLE_BN_BUFFERS = {v: k for k, v in TORCH_BN_BUFFERS.items()}
-DROPPED_TORCH_KEYS = ("num_batches_tracked",)
-
-
-class WeightMismatchError(ValueError):
-    """A state dict that does not fit its target; lists every offending key."""
-
-    def __init__(self, context: str, missing: Iterable[str] = (), unexpected: Iterable[str] = (),
-                 mis_shaped: Iterable[tuple[str, tuple, tuple]] = ()) -> None:
-        self.missing, self.unexpected = sorted(missing), sorted(unexpected)
-        self.mis_shaped = sorted(mis_shaped)
-        lines = [f"{context}: the state dict does not fit the model"]
-        if self.missing:
-            lines.append(f"  missing keys ({len(self.missing)}): {', '.join(self.missing)}")
-        if self.unexpected:
-            lines.append(f"  unexpected keys ({len(self.unexpected)}): {', '.join(self.unexpected)}")
-        for key, got, want in self.mis_shaped:
-            lines.append(f"  mis-shaped: {key}: checkpoint {list(got)} vs model {list(want)}")
-        super().__init__("\n".join(lines))
-
-
-def _torch_kinds(module: torch.nn.Module) -> tuple[set[str], set[str]]:
-    """(Linear weight keys, BatchNorm prefixes) of a torch module."""
-    linear, bn = set(), set()
-    for name, m in module.named_modules():
-        prefix = f"{name}." if name else ""
-        if isinstance(m, torch.nn.Linear):
-            linear.add(prefix + "weight")
-        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            bn.add(prefix)
-    return linear, bn
-
-
-def _paddle_kinds(layer: paddle.nn.Layer) -> tuple[set[str], set[str]]:
-    """(Linear weight keys, BatchNorm prefixes) of a paddle layer."""
-    linear, bn = set(), set()
-    for name, m in layer.named_sublayers(include_self=True):
-        prefix = f"{name}." if name else ""
-        if isinstance(m, paddle.nn.Linear):
-            linear.add(prefix + "weight")
-        elif isinstance(m, paddle.nn.layer.norm._BatchNormBase):
-            bn.add(prefix)
-    return linear, bn
-
-
-def _split(key: str) -> tuple[str, str]:
-    prefix, _, leaf = key.rpartition(".")
-    return (prefix + "." if prefix else ""), leaf
-
-
-def torch_key_to_paddle(key: str, bn_prefixes: set[str]) -> str | None:
-    """The paddle name of a torch state-dict key; None for keys paddle does not keep."""
-    prefix, leaf = _split(key)
-    if prefix in bn_prefixes:
-        if leaf in DROPPED_TORCH_KEYS:
-            return None
-        return prefix + TORCH_BN_BUFFERS.get(leaf, leaf)
-    return key
-
-
-def paddle_key_to_torch(key: str, bn_prefixes: set[str]) -> str:
-    """The torch name of a paddle state-dict key."""
-    prefix, leaf = _split(key)
-    if prefix in bn_prefixes:
-        return prefix + PADDLE_BN_BUFFERS.get(leaf, leaf)
-    return key
+# Which keys are Linear weights and BatchNorm buffers: each implementation's own rule.
+from paddle_impl._weights import module_kinds as _paddle_kinds
+from torch_impl._weights import module_kinds as _torch_kinds
+# The renames and the mismatch error are framework-free: the weights= loaders share them.
+from zoo.state_keys import (DROPPED_TORCH_KEYS, PADDLE_BN_BUFFERS, TORCH_BN_BUFFERS,  # noqa: F401
+                            WeightMismatchError, paddle_key_to_torch, split_key as _split, torch_key_to_paddle)
 
 
 def to_numpy(value: Any) -> np.ndarray:

@@ -27,6 +27,7 @@ from torch import nn
 
 import torch_impl
 from torch_impl import sync_bn
+from torch_impl._weights import load_weights as load_pretrained
 from zoo import devices, training
 from zoo.training import CheckpointError, Plan, RunLog
 
@@ -292,34 +293,6 @@ def load_weights(model: nn.Module, state: dict[str, Any], context: str) -> None:
     model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
 
 
-def read_foreign_checkpoint(path: os.PathLike) -> Any:
-    import paddle
-
-    try:
-        return paddle.load(str(path), return_numpy=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a readable paddle checkpoint ({training.error_summary(e)})") from None
-
-
-def init_from(plan: Plan, model: nn.Module, where: str) -> None:
-    """Weights from a checkpoint or state dict of either framework."""
-    path = training.find_checkpoint(where, FRAMEWORK)
-    if training.checkpoint_framework(path) == FRAMEWORK:
-        meta, state = training.split_checkpoint(read_checkpoint(path), path)
-        training.check_model(meta, plan, path)
-        load_weights(model, state, str(path))
-        return
-    # A paddle checkpoint. parity/weights.py holds the project's only torch<->paddle
-    # conversion, and parity is the one package allowed to import both frameworks, so it
-    # (and paddle) are imported here, only when a run actually starts from paddle weights.
-    from parity import weights
-
-    meta, state = training.split_checkpoint(read_foreign_checkpoint(path), path)
-    training.check_model(meta, plan, path)
-    context = f"{path} (paddle) -> torch {plan.info.name}"
-    weights.load_torch(model, weights.paddle_to_torch(state, model, context), context)
-
-
 def resume(plan: Plan, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
            precision: Precision) -> dict[str, Any]:
     """Load the model, optimizer, scheduler and loss-scaler state of the run in ``--out``; returns its metadata."""
@@ -354,7 +327,7 @@ def train(args: Any) -> training.Result:
     if args.resume:
         meta = resume(plan, model, optimizer, scheduler, precision)
     elif args.init_from:
-        init_from(plan, model, args.init_from)
+        training.init_from(plan, model, args.init_from, load_pretrained)
     plan.threads = training.choose_threads(plan, meta, count_params(model))
     previous = torch.get_num_threads()
     set_threads(plan.threads)

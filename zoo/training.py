@@ -525,8 +525,8 @@ def split_checkpoint(obj: Any, path: Path) -> tuple[dict[str, Any] | None, dict[
     return None, obj
 
 
-def check_model(meta: dict[str, Any] | None, plan: Plan, path: Path) -> None:
-    """The checkpoint is for this model with these builder arguments."""
+def check_model(meta: dict[str, Any] | None, plan: Plan, path: Path, adaptable: Sequence[str] = ()) -> None:
+    """The checkpoint is for this model with these builder arguments (those in ``adaptable`` may differ)."""
     if meta is None:
         return  # a plain state dict: the strict key/shape check decides
     if meta["model"] != plan.info.name:
@@ -534,10 +534,22 @@ def check_model(meta: dict[str, Any] | None, plan: Plan, path: Path) -> None:
                               f"{plan.info.name}")
     saved, now = meta["model_kwargs"], plan.model_kwargs
     diff = [f"{k}={saved.get(k)!r} there, {now.get(k)!r} here" for k in sorted(set(saved) | set(now))
-            if saved.get(k) != now.get(k)]
+            if saved.get(k) != now.get(k) and k not in adaptable]
     if diff:
         raise CheckpointError(f"{path} holds {plan.info.name} built with other arguments: {'; '.join(diff)} "
                               f"(dims and dataset must match the checkpoint's)")
+
+
+def init_from(plan: Plan, model: Any, where: str, load_weights: Callable[..., list[str]]) -> None:
+    """``--init-from``: a checkpoint of either framework, a plain state dict, or a weight source
+    ("torchvision", "paddle.vision"), loaded by the framework's ``load_weights`` (zoo.pretrained).
+    Another class count re-initialises the classifier and another channel count adapts the
+    stem (fine-tuning, e.g. ImageNet weights on mnist5k); the notes that say so are printed."""
+    def check(meta: dict[str, Any], path: Path) -> None:
+        check_model(meta, plan, path, adaptable=("num_classes", "in_channels"))
+
+    for note in load_weights(model, plan.info.name, where, plan.model_kwargs, check):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def check_resume(meta: dict[str, Any] | None, plan: Plan, path: Path) -> None:
