@@ -1,0 +1,103 @@
+"""What the harness exercises beyond the parity size and the defaults (zoo/coverage.py):
+sizes at which every strided pool rounds, every builder option listed, every clip reached,
+stochastic layers live on shared masks. Parametrized over the registry."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+import paddle_impl
+import torch_impl
+import zoo
+import zoo.coverage as coverage
+from parity.harness import cases, run_model
+from parity.masks import MaskSource, share
+from parity.report import format_report
+from parity.sizes import rounding_pools
+
+STANDARD = {"num_classes", "in_channels", "dims", "weights"}
+
+
+def _pools(name: str, dims: int, size: int) -> tuple[set[str], set[str]]:
+    info = zoo.get(name)
+    with torch.device("meta"):
+        model = torch_impl.build(name, **info.build_kwargs(dims, size))
+    return rounding_pools(model, info.input_shape(dims, 1, size))
+
+
+@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("dims", (1, 2))
+def test_checked_sizes_make_every_strided_pool_round(name, dims):
+    """A wrong ceil_mode shows only where a pool's output-size division leaves a remainder;
+    across the sizes the harness checks, every strided pool of the model must meet one."""
+    sizes = coverage.sizes(name, dims)
+    everything, rounded = set(), set()
+    for size in sizes.values():
+        pools, rounds = _pools(name, dims, size)
+        everything |= pools
+        rounded |= rounds
+    if zoo.get(name).fixed_size:
+        assert list(sizes) == ["parity"]  # one input size exists; nothing can round differently
+        return
+    assert everything <= rounded, f"{name} {dims}D: no checked size {sizes} makes {sorted(everything - rounded)} round"
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_every_builder_option_is_listed(name):
+    """Each keyword a builder takes (besides the standard ones) is in the model's options,
+    with values to check or the reason it needs none."""
+    params = inspect.signature(torch_impl._registry._REGISTRY._builders[name]).parameters
+    keywords = {p for p in params if p not in STANDARD and params[p].kind is not inspect.Parameter.VAR_KEYWORD}
+    listed = {o.keyword: o for o in coverage.options(name)}
+    assert keywords == set(listed), f"{name}: builder takes {sorted(keywords)}, zoo/coverage.py lists {sorted(listed)}"
+    for o in listed.values():
+        assert o.values or o.kind == coverage.SIZE, o
+        assert o.kind in (coverage.COMPUTATION, coverage.RATE) or o.reason, o
+        for kw in o.cases():
+            assert params[o.keyword].default != kw[o.keyword], f"{name}: {o.keyword}={kw[o.keyword]} is the default"
+
+
+def test_cases_cover_sizes_options_and_rates():
+    keys = [c.key for c in cases("googlenet", (2,), ("float64", "float32"))]
+    assert keys.count("parity") == 2 and keys.count("asym") == 2 and keys.count("real") == 2
+    assert {"hot", "stochastic", "option:aux_logits=False", "option:transform_input=True", "stochastic:dropout=0.3",
+            "stochastic:dropout_aux=0.5"} <= set(keys)
+    assert [c.key for c in cases("lenet5", (2,), ("float64",))] == ["parity", "hot"]
+
+
+# One model per kind of clipped or saturating activation in the zoo (the heavy siblings share
+# the same blocks): ReLU6, Hardswish/Hardsigmoid, Sigmoid (SE gates), Tanh and Sigmoid (LeNet).
+CLIPPED = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "lenet5", "lenet5_d2l"]
+
+
+@pytest.mark.parametrize("name", CLIPPED)
+def test_hot_case_crosses_every_clip(name):
+    report = run_model(name, 2, "float64", onnx=False, kind="hot")
+    assert report.ok, "\n" + format_report(report)
+    assert "saw inputs below and above" in report.check("activation_regimes").detail
+
+
+def test_masks_are_shared_in_call_order():
+    a, b = MaskSource(3), MaskSource(3)
+    first = a((2, 5), 0.7)
+    assert np.array_equal(first, b((2, 5), 0.7)) and not np.array_equal(first, a((2, 5), 0.7))
+    a.reset()
+    assert np.array_equal(first, a((2, 5), 0.7))
+
+
+def test_every_stochastic_layer_shares_its_masks():
+    info = zoo.get("efficientnet_b0")
+    kw = info.build_kwargs(2, info.check_size(2))
+    shared = share(torch_impl.build("efficientnet_b0", **kw), paddle_impl.build("efficientnet_b0", **kw), 0)
+    assert not shared.unshared
+    assert len(shared.torch_layers) == len(shared.paddle_layers) == 17  # 16 stochastic-depth blocks and the dropout
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0"])
+def test_stochastic_case_compares_live_dropout(name):
+    report = run_model(name, 2, "float64", onnx=False, kind="stochastic")
+    assert report.ok, "\n" + format_report(report)
+    assert report.check("stochastic_masks").passed and report.check("train_param_grads").passed
