@@ -53,6 +53,10 @@ class _TorchStatsBatchNorm:
             # on super() inside a mixin.
             return F.batch_norm(x, self._mean, self._variance, weight=self.weight, bias=self.bias, training=False,
                                 epsilon=self._epsilon, data_format=self._data_format)
+        n = math.prod(x.shape) // x.shape[1]
+        if n == 1:  # torch's BatchNorm refuses this too; paddle's would return the bias
+            raise ValueError(f"Expected more than 1 value per channel when training, got input shape "
+                             f"{list(x.shape)}: use a batch of 2 or more, or eval mode")
         if exact:
             axes = [0] + list(range(2, x.ndim))
             mean = x.mean(axes)
@@ -64,7 +68,6 @@ class _TorchStatsBatchNorm:
             batch_var = paddle.zeros_like(self._variance)
             out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,
                                momentum=0.0, epsilon=self._epsilon, data_format=self._data_format)
-        n = math.prod(x.shape) // x.shape[1]
         m = self.torch_momentum
         with paddle.no_grad():
             self._mean.set_value(self._mean * (1.0 - m) + batch_mean * m)

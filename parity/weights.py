@@ -19,6 +19,8 @@ import numpy as np
 import paddle
 import torch
 
+from zoo import files
+
 TORCH_BN_BUFFERS = {"running_mean": "_mean", "running_var": "_variance"}
 PADDLE_BN_BUFFERS = {v: k for k, v in TORCH_BN_BUFFERS.items()}
 DROPPED_TORCH_KEYS = ("num_batches_tracked",)
@@ -303,26 +305,16 @@ def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str, framework: str) -> None:
-    """Save a state dict atomically (temp file in the same folder, then rename)."""
-    import os
-    import tempfile
+    """Save a state dict atomically (zoo/files.py: a temp file in the same folder, then a rename).
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    os.close(fd)
-    try:
-        if framework == "torch":
-            torch.save({k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v))
-                        for k, v in state.items()}, tmp)
-        else:
-            paddle.save({k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(np.asarray(v))
-                         for k, v in state.items()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    A failure is a ``zoo.files.WriteError`` naming ``path`` and the reason.
+    """
+    if framework == "torch":
+        tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)) for k, v in state.items()}
+        files.atomic_write(path, lambda tmp: torch.save(tensors, tmp))
+    else:
+        tensors = {k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(np.asarray(v)) for k, v in state.items()}
+        files.atomic_write(path, lambda tmp: paddle.save(tensors, str(tmp)))
 
 
 # --- conversion for unregistered models ----------------------------------------------------
