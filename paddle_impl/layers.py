@@ -16,7 +16,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from zoo.shapes import check_input_shape
+from zoo.shapes import check_input_dtype, check_input_shape
 
 Size = int | Sequence[int]
 
@@ -225,10 +225,20 @@ class DownSample(nn.Layer):
         return self.pool(x) * self.weight.reshape(view) + self.bias.reshape(view)
 
 
-def check_input(x: paddle.Tensor, *, model: str, dims: int, in_channels: int,
+def check_input(x: paddle.Tensor, net: nn.Layer, *, model: str, dims: int, in_channels: int,
                 size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
-    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
+    """A ValueError naming the expected and actual shape when ``x`` does not fit, and a TypeError
+    naming both dtypes when ``x``'s dtype is not that of ``net``'s weights (zoo.shapes)."""
     check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
+    if x.is_floating_point() and paddle.amp.is_autocast_enabled():
+        return  # auto_cast converts per op
+    check_input_dtype(dtype_name(x.dtype), dtype_name(next(net.named_parameters())[1].dtype), model=model,
+                      cast_input='x.astype("{dtype}")', cast_model='model.to(dtype="{dtype}")')
+
+
+def dtype_name(dtype: paddle.dtype) -> str:
+    """``paddle.float32`` -> ``"float32"``, the name zoo.shapes and torch_impl use."""
+    return str(dtype).removeprefix("paddle.")
 
 
 def init_default_(module: nn.Layer) -> None:
