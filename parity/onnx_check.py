@@ -28,8 +28,10 @@ import onnxruntime as ort
 import paddle
 import torch
 
-from parity import weights as W
+from parity import quiet, weights as W
 from parity.compare import TOLERANCES, Check, _judge, _tensors
+
+quiet.onnxruntime_loaded(ort)
 
 DEFAULT_OPSET = 17
 

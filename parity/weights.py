@@ -12,6 +12,8 @@ Every mismatch is an error that lists all missing, unexpected and mis-shaped key
 """
 from __future__ import annotations
 
+import warnings
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -290,7 +292,9 @@ def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such file")
     try:
         if framework == "torch":
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a paddle file read as torch warns "please file an issue" first
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         elif framework == "paddle":
             obj = paddle.load(path)
         else:
@@ -299,9 +303,22 @@ def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
         raise
     except Exception as exc:  # pickle, zip and protobuf errors all mean the same to a user
         hint = "(a torch.save file)" if framework == "torch" else "(a paddle.save file)"
-        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint {hint}; the file is corrupt, "
-                              f"truncated or of another kind ({type(exc).__name__})") from None
+        other = "paddle" if framework == "torch" else "torch"
+        if _looks_like(path) == other:
+            kind = f"it looks like a {other} checkpoint: use --from {other}"
+        else:
+            kind = "the file is corrupt, truncated or of another kind"
+        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint {hint}; {kind} "
+                              f"({type(exc).__name__})") from None
     return unwrap_state_dict(obj, path)
+
+
+def _looks_like(path: str) -> str | None:
+    """'torch' for a zip archive (what torch.save writes), 'paddle' for a pickle (paddle.save), else None."""
+    if zipfile.is_zipfile(path):
+        return "torch"
+    with open(path, "rb") as f:
+        return "paddle" if f.read(1) == b"\x80" else None
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str, framework: str) -> None:
