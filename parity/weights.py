@@ -21,7 +21,7 @@ import numpy as np
 import paddle
 import torch
 
-from zoo import files
+from zoo import files, messages
 
 TORCH_BN_BUFFERS = {"running_mean": "_mean", "running_var": "_variance"}
 PADDLE_BN_BUFFERS = {v: k for k, v in TORCH_BN_BUFFERS.items()}
@@ -35,14 +35,7 @@ class WeightMismatchError(ValueError):
                  mis_shaped: Iterable[tuple[str, tuple, tuple]] = ()) -> None:
         self.missing, self.unexpected = sorted(missing), sorted(unexpected)
         self.mis_shaped = sorted(mis_shaped)
-        lines = [f"{context}: the state dict does not fit the model"]
-        if self.missing:
-            lines.append(f"  missing keys ({len(self.missing)}): {', '.join(self.missing)}")
-        if self.unexpected:
-            lines.append(f"  unexpected keys ({len(self.unexpected)}): {', '.join(self.unexpected)}")
-        for key, got, want in self.mis_shaped:
-            lines.append(f"  mis-shaped: {key}: checkpoint {list(got)} vs model {list(want)}")
-        super().__init__("\n".join(lines))
+        super().__init__(messages.state_mismatch(context, self.missing, self.unexpected, self.mis_shaped))
 
 
 def _torch_kinds(module: torch.nn.Module) -> tuple[set[str], set[str]]:
@@ -278,7 +271,7 @@ def unwrap_state_dict(obj: Any, path: str = "checkpoint") -> dict[str, Any]:
             return unwrap_state_dict(inner, path)
     tensors = {k: v for k, v in obj.items() if isinstance(v, (torch.Tensor, paddle.Tensor, np.ndarray))}
     if not tensors:
-        raise CheckpointError(f"{path}: no tensors found (top-level keys: {', '.join(map(str, list(obj)[:10]))})")
+        raise CheckpointError(f"{path}: no tensors found (top-level keys: {messages.key_list(map(str, obj))})")
     if all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module."):]: v for k, v in tensors.items()}
     return tensors

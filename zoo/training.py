@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zoo import data, files, models
+from zoo import data, files, messages, models
 
 CHECKPOINT_FORMAT = "cnn-zoo-train/1"
 CHECKPOINT_SUFFIX = {"torch": ".pt", "paddle": ".pdparams"}
@@ -545,16 +545,10 @@ def check_state(model_shapes: dict[str, tuple[int, ...]], saved_shapes: dict[str
     """Every key present, none extra, shapes equal: a CheckpointError listing all offenders."""
     missing = sorted(set(model_shapes) - set(saved_shapes))
     unexpected = sorted(set(saved_shapes) - set(model_shapes))
-    mis_shaped = [f"{k}: checkpoint {list(saved_shapes[k])} vs model {list(model_shapes[k])}"
+    mis_shaped = [(k, saved_shapes[k], model_shapes[k])
                   for k in model_shapes if k in saved_shapes and tuple(saved_shapes[k]) != tuple(model_shapes[k])]
     if missing or unexpected or mis_shaped:
-        lines = [f"{context}: the state dict does not fit the model"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing)}")
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-        lines += [f"  mis-shaped: {m}" for m in mis_shaped]
-        raise CheckpointError("\n".join(lines))
+        raise CheckpointError(messages.state_mismatch(context, missing, unexpected, mis_shaped))
 
 
 # --- results and the CLI wrapper ------------------------------------------------------------------
@@ -574,7 +568,7 @@ def error_summary(e: BaseException) -> str:
     """One informative line of a library's (often multi-paragraph) exception message."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     useful = [ln for ln in lines if "error:" in ln.lower()] or lines or [""]
-    return f"{type(e).__name__}: {useful[0][:300]}"
+    return f"{type(e).__name__}: {messages.shorten(useful[0], 300)}"
 
 
 def run_cli(framework: str, argv: Sequence[str] | None, train: Callable[[argparse.Namespace], Any]) -> int:
