@@ -105,8 +105,9 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
 
 
 def _ensure_folder(folder: Path, shown: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise WriteError(shown, f"{folder} is a file, not a directory", errno.ENOTDIR)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise WriteError(shown, f"{existing} is a file, not a directory", errno.ENOTDIR)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
