@@ -11,10 +11,10 @@ layer and running again leads to the next, until the report passes.
 from __future__ import annotations
 
 import numpy as np
+
+import parity  # before paddle: parity silences paddle's import-time messages (parity/quiet.py)
 import paddle
 import torch
-
-import parity
 
 
 class TorchNet(torch.nn.Module):

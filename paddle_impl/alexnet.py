@@ -100,7 +100,7 @@ class AlexNet(nn.Layer):
         init_default_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size,
+        check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size,
                     min_size=self.min_size)
         x = self.features(x)
         if self.input_size is None:

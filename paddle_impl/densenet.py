@@ -136,7 +136,7 @@ class DenseNet(nn.Layer):
         nn.initializer.Constant(0.0)(self.classifier.bias)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
         out = self.avgpool(self.relu(self.features(x)))
         return self.classifier(paddle.flatten(out, 1))
 
@@ -174,7 +174,7 @@ class DenseNetD2L(nn.Layer):
         init_default_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model="densenet_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+        check_input(x, self, model="densenet_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
         out = self.pool(self.relu(self.features(x)))
         return self.classifier(paddle.flatten(out, 1))
 def _densenet(name: str, num_classes: int, in_channels: int, dims: int, drop_rate: float) -> DenseNet:

@@ -130,7 +130,7 @@ class GoogLeNet(nn.Layer):
                 weight_init(m.weight)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor | GoogLeNetOutputs:
-        check_input(x, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
+        check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
         if self.transform_input:
             x = imagenet_to_inception(x)
         x = self.maxpool1(self.conv1(x))

@@ -192,7 +192,7 @@ class Inception3(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor | InceptionOutputs:
         with_aux = self.training and self.AuxLogits is not None
-        check_input(x, model="inception_v3 (training with the aux head)" if with_aux else "inception_v3",
+        check_input(x, self, model="inception_v3 (training with the aux head)" if with_aux else "inception_v3",
                     dims=self.dims, in_channels=self.in_channels, min_size=AUX_MIN_SIZE if with_aux else MIN_SIZE)
         if self.transform_input:
             x = imagenet_to_inception(x)

@@ -16,7 +16,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from zoo.shapes import check_input_shape
+from zoo.shapes import check_input_dtype, check_input_shape
 
 Size = int | Sequence[int]
 
@@ -57,6 +57,10 @@ class _TorchStatsBatchNorm:
             # on super() inside a mixin.
             return F.batch_norm(x, self._mean, self._variance, weight=self.weight, bias=self.bias, training=False,
                                 epsilon=self._epsilon, data_format=self._data_format)
+        n = math.prod(x.shape) // x.shape[1]
+        if n == 1:  # torch's BatchNorm refuses this too; paddle's would return the bias
+            raise ValueError(f"Expected more than 1 value per channel when training, got input shape "
+                             f"{list(x.shape)}: use a batch of 2 or more, or eval mode")
         if exact:
             axes = [0] + list(range(2, x.ndim))
             mean = x.mean(axes)
@@ -68,7 +72,6 @@ class _TorchStatsBatchNorm:
             batch_var = paddle.zeros_like(self._variance)
             out = F.batch_norm(x, batch_mean, batch_var, weight=self.weight, bias=self.bias, training=True,
                                momentum=0.0, epsilon=self._epsilon, data_format=self._data_format)
-        n = math.prod(x.shape) // x.shape[1]
         m = self.torch_momentum
         with paddle.no_grad():
             self._mean.set_value(self._mean * (1.0 - m) + batch_mean * m)
@@ -269,10 +272,20 @@ class DownSample(nn.Layer):
         return self.pool(x) * self.weight.reshape(view) + self.bias.reshape(view)
 
 
-def check_input(x: paddle.Tensor, *, model: str, dims: int, in_channels: int,
+def check_input(x: paddle.Tensor, net: nn.Layer, *, model: str, dims: int, in_channels: int,
                 size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
-    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
+    """A ValueError naming the expected and actual shape when ``x`` does not fit, and a TypeError
+    naming both dtypes when ``x``'s dtype is not that of ``net``'s weights (zoo.shapes)."""
     check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
+    if x.is_floating_point() and paddle.amp.is_autocast_enabled():
+        return  # auto_cast converts per op
+    check_input_dtype(dtype_name(x.dtype), dtype_name(next(net.named_parameters())[1].dtype), model=model,
+                      cast_input='x.astype("{dtype}")', cast_model='model.to(dtype="{dtype}")')
+
+
+def dtype_name(dtype: paddle.dtype) -> str:
+    """``paddle.float32`` -> ``"float32"``, the name zoo.shapes and torch_impl use."""
+    return str(dtype).removeprefix("paddle.")
 
 
 def init_default_(module: nn.Layer) -> None:

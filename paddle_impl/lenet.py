@@ -111,7 +111,7 @@ class LeNet5(nn.Layer):
         init_default_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size)
+        check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size)
         return self.classifier(self.features(x))
 
 
@@ -153,7 +153,7 @@ class LeNetBN(nn.Layer):
         init_default_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model="lenet_bn", dims=self.dims, in_channels=self.in_channels, size=self.input_size)
+        check_input(x, self, model="lenet_bn", dims=self.dims, in_channels=self.in_channels, size=self.input_size)
         return self.classifier(self.flatten(self.features(x)))
 
 

@@ -86,7 +86,7 @@ class MobileNetV1(nn.Layer):
         init_weights_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model="mobilenet_v1", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model="mobilenet_v1", dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.conv1(x)
         for name in self.block_names:
             x = getattr(self, name)(x)
@@ -139,7 +139,7 @@ class MobileNetV2(nn.Layer):
         init_weights_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model="mobilenet_v2", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model="mobilenet_v2", dims=self.dims, in_channels=self.in_channels, min_size=1)
         return self.classifier(paddle.flatten(self.avgpool(self.features(x)), 1))
 
 
@@ -200,7 +200,8 @@ class MobileNetV3(nn.Layer):
         init_weights_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels,
+                    min_size=1)
         return self.classifier(paddle.flatten(self.avgpool(self.features(x)), 1))
 
 

@@ -145,7 +145,7 @@ class ResNet(nn.Layer):
                     nn.initializer.Constant(0.0)(m.residual_norm().weight)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(paddle.flatten(self.avgpool(x), 1))
@@ -202,7 +202,7 @@ class ResNetD2L(nn.Layer):
         init_default_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model="resnet18_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+        check_input(x, self, model="resnet18_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
         x = self.b5(self.b4(self.b3(self.b2(self.b1(x)))))
         return self.fc(paddle.flatten(self.avgpool(x), 1))
 @register_model

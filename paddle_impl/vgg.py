@@ -80,7 +80,7 @@ class VGG(nn.Layer):
         init_vgg_(self)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, model=self.model_name, dims=self.dims, in_channels=self.in_channels, min_size=VGG_MIN_SIZE)
+        check_input(x, self, model=self.model_name, dims=self.dims, in_channels=self.in_channels, min_size=VGG_MIN_SIZE)
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 

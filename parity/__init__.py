@@ -5,9 +5,10 @@
 - ``parity.weights`` converts state dicts both ways.
 - ``summarize(model, input_shape)`` gives per-layer shapes, parameters and MACs of either framework's model.
 """
-import warnings as _warnings
+from parity import quiet as _quiet
 
-_warnings.filterwarnings("ignore", message="No ccache found")  # printed by paddle's import
+_quiet.before_imports()  # before any framework loads: no telemetry, no import noise (parity/quiet.py)
+_quiet.import_paddle()
 
 from parity.compare import Check, Report, compare_modules, locate_divergence
 from parity.summary import Summary, summarize

@@ -4,12 +4,15 @@ Reads a checkpoint of one framework (a raw state dict, or wrapped as {"state_dic
 {"model": ...}, with or without DDP's ``module.`` prefix; torchvision's published .pth
 files are raw state dicts), builds the registered model in both frameworks with the
 given arguments, converts by name and module type, checks every key and shape, and
-writes the other framework's checkpoint atomically.
+writes the other framework's checkpoint atomically (zoo/files.py). OUT's folder is checked
+for writing before anything is read, and a write failure is one line naming the path and
+the reason.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 FRAMEWORKS = ("torch", "paddle")
 
@@ -35,10 +38,13 @@ def convert_file(model: str, src: str, src_fw: str, dst: str, dst_fw: str, **bui
     import torch_impl
     import zoo
     from parity import weights as W
+    from zoo import files
 
     if src_fw == dst_fw:
         raise ValueError("--from and --to name the same framework; nothing to convert")
     info = zoo.get(model)
+    files.check_writable(dst)  # before anything is read or built: a bad OUT costs nothing
+    files.remove_stale_temps(Path(dst).parent)
     kwargs = info.build_kwargs(build_kwargs.pop("dims", 2), build_kwargs.pop("input_size", None),
                                **{k: v for k, v in build_kwargs.items() if v is not None})
     state = W.load_checkpoint(src, src_fw)
@@ -58,7 +64,7 @@ def main(argv: list[str]) -> int:
     try:
         n = convert_file(args.model, args.src, args.src_fw, args.dst, args.dst_fw, dims=args.dims,
                          num_classes=args.num_classes, in_channels=args.in_channels, input_size=args.input_size)
-    except (KeyError, ValueError, CheckpointError, WeightMismatchError) as exc:
+    except (KeyError, ValueError, OSError, CheckpointError, WeightMismatchError) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.dst}: {n} tensors, {args.src_fw} -> {args.dst_fw} ({args.model}, dims={args.dims})")

@@ -28,9 +28,12 @@ import onnxruntime as ort
 import paddle
 import torch
 
-from parity import weights as W
+from parity import quiet, weights as W
 from parity.judge import TOLERANCES, Check, judge
 from parity.modes import tensors
+from zoo import messages
+
+quiet.onnxruntime_loaded(ort)
 
 DEFAULT_OPSET = 17
 
@@ -81,7 +84,7 @@ def export_torch(model: torch.nn.Module, x: np.ndarray, path: str | Path, opset:
             with _captured_fds():
                 torch.onnx.export(model, (xt,), str(path), dynamo=True, opset_version=opset, external_data=False,
                                   dynamic_axes=axes, **names)
-            return f"torch.onnx (dynamo; legacy failed: {str(legacy_error).splitlines()[0][:120]})"
+            return f"torch.onnx (dynamo; legacy failed: {messages.shorten(str(legacy_error).splitlines()[0], 120)})"
         except Exception as exc:
             raise OnnxExportError(f"torch.onnx.export failed with both exporters: legacy: {legacy_error}; "
                                   f"dynamo: {exc}") from exc
@@ -247,11 +250,11 @@ def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset
                 paddle2onnx.export(model_file, prefix + ".pdiparams", str(path), opset_version=opset,
                                    enable_onnx_checker=not upsampling, optimize_tool="None", verbose=False)
         except SystemExit as exc:  # paddle2onnx exits the process on a conversion error
-            raise OnnxExportError(f"paddle2onnx exited ({exc.code}): {''.join(log)[-800:]}") from None
+            raise OnnxExportError(f"paddle2onnx exited ({exc.code}): {messages.tail(''.join(log), 800)}") from None
         except Exception as exc:
-            raise OnnxExportError(f"paddle2onnx failed: {exc}: {''.join(log)[-800:]}") from exc
+            raise OnnxExportError(f"paddle2onnx failed: {exc}: {messages.tail(''.join(log), 800)}") from exc
     if not os.path.exists(path):
-        raise OnnxExportError(f"paddle2onnx wrote no file: {''.join(log)[-800:]}")
+        raise OnnxExportError(f"paddle2onnx wrote no file: {messages.tail(''.join(log), 800)}")
     model = onnx.load(str(path))
     repairs = []
     if (n := repair_lrn_pad_constants(model)):
@@ -304,7 +307,7 @@ def check_onnx(torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, x: n
             except Exception as exc:
                 results[side] = None
                 checks.append(Check(f"onnx_{side}", False, metric="max_rel", tol=TOLERANCES["float32"]["onnx"],
-                                    detail=f"{type(exc).__name__}: {str(exc)[:600]}"))
+                                    detail=f"{type(exc).__name__}: {messages.shorten(str(exc), 600)}"))
                 continue
             results[side] = got
             check = judge("onnx", "float32", [(f"output[{i}]", e, g) for i, (e, g) in enumerate(zip(eager, got))])

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from parity.compare import Report
+from zoo import files
 
 
 def _num(v: float | None) -> str:
@@ -52,13 +51,6 @@ def write_json(reports: Sequence[Report], path: str | Path) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write ``text`` atomically (zoo/files.py: temp file, rename, umask permissions, one-line errors)."""
+    files.remove_stale_temps(Path(path).parent)
+    files.write_text(path, text)

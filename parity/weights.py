@@ -12,6 +12,8 @@ Every mismatch is an error that lists all missing, unexpected and mis-shaped key
 """
 from __future__ import annotations
 
+import warnings
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -23,6 +25,7 @@ import torch
 from paddle_impl._weights import module_kinds as _paddle_kinds
 from torch_impl._weights import module_kinds as _torch_kinds
 # The renames and the mismatch error are framework-free: the weights= loaders share them.
+from zoo import files, messages
 from zoo.state_keys import (DROPPED_TORCH_KEYS, PADDLE_BN_BUFFERS, TORCH_BN_BUFFERS,  # noqa: F401
                             WeightMismatchError, paddle_key_to_torch, split_key as _split, torch_key_to_paddle)
 
@@ -213,7 +216,7 @@ def unwrap_state_dict(obj: Any, path: str = "checkpoint") -> dict[str, Any]:
             return unwrap_state_dict(inner, path)
     tensors = {k: v for k, v in obj.items() if isinstance(v, (torch.Tensor, paddle.Tensor, np.ndarray))}
     if not tensors:
-        raise CheckpointError(f"{path}: no tensors found (top-level keys: {', '.join(map(str, list(obj)[:10]))})")
+        raise CheckpointError(f"{path}: no tensors found (top-level keys: {messages.key_list(map(str, obj))})")
     if all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module."):]: v for k, v in tensors.items()}
     return tensors
@@ -227,7 +230,9 @@ def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such file")
     try:
         if framework == "torch":
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a paddle file read as torch warns "please file an issue" first
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         elif framework == "paddle":
             obj = paddle.load(path)
         else:
@@ -236,32 +241,35 @@ def load_checkpoint(path: str, framework: str) -> dict[str, Any]:
         raise
     except Exception as exc:  # pickle, zip and protobuf errors all mean the same to a user
         hint = "(a torch.save file)" if framework == "torch" else "(a paddle.save file)"
-        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint {hint}; the file is corrupt, "
-                              f"truncated or of another kind ({type(exc).__name__})") from None
+        other = "paddle" if framework == "torch" else "torch"
+        if _looks_like(path) == other:
+            kind = f"it looks like a {other} checkpoint: use --from {other}"
+        else:
+            kind = "the file is corrupt, truncated or of another kind"
+        raise CheckpointError(f"{path}: cannot be read as a {framework} checkpoint {hint}; {kind} "
+                              f"({type(exc).__name__})") from None
     return unwrap_state_dict(obj, path)
 
 
-def save_checkpoint(state: Mapping[str, Any], path: str, framework: str) -> None:
-    """Save a state dict atomically (temp file in the same folder, then rename)."""
-    import os
-    import tempfile
+def _looks_like(path: str) -> str | None:
+    """'torch' for a zip archive (what torch.save writes), 'paddle' for a pickle (paddle.save), else None."""
+    if zipfile.is_zipfile(path):
+        return "torch"
+    with open(path, "rb") as f:
+        return "paddle" if f.read(1) == b"\x80" else None
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    os.close(fd)
-    try:
-        if framework == "torch":
-            torch.save({k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v))
-                        for k, v in state.items()}, tmp)
-        else:
-            paddle.save({k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(np.asarray(v))
-                         for k, v in state.items()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+def save_checkpoint(state: Mapping[str, Any], path: str, framework: str) -> None:
+    """Save a state dict atomically (zoo/files.py: a temp file in the same folder, then a rename).
+
+    A failure is a ``zoo.files.WriteError`` naming ``path`` and the reason.
+    """
+    if framework == "torch":
+        tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v)) for k, v in state.items()}
+        files.atomic_write(path, lambda tmp: torch.save(tensors, tmp))
+    else:
+        tensors = {k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(np.asarray(v)) for k, v in state.items()}
+        files.atomic_write(path, lambda tmp: paddle.save(tensors, str(tmp)))
 
 
 # --- conversion for unregistered models ----------------------------------------------------

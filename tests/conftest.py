@@ -1,13 +1,12 @@
 """Shared test setup: thread counts before the frameworks load, and quiet imports."""
 import os
-import warnings
 
 # paddle sets OMP_NUM_THREADS=1 when unset, which would also slow torch in this process.
 # Under pytest-xdist (pyproject's addopts run one worker per core) each worker gets one
 # thread; a plain run gets both cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
-warnings.filterwarnings("ignore", message="No ccache found")
 
+import parity  # noqa: E402,F401  first: it silences the frameworks' import messages (parity/quiet.py)
 import paddle  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -137,7 +137,7 @@ class DenseNet(nn.Module):
         nn.init.zeros_(self.classifier.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
         out = self.avgpool(self.relu(self.features(x)))
         return self.classifier(torch.flatten(out, 1))
 
@@ -175,7 +175,7 @@ class DenseNetD2L(nn.Module):
         init_default_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="densenet_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+        check_input(x, self, model="densenet_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
         out = self.pool(self.relu(self.features(x)))
         return self.classifier(torch.flatten(out, 1))
 

@@ -129,7 +129,7 @@ class EfficientNet(nn.Module):
         init_efficientnet_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = torch.flatten(self.avgpool(self.features(x)), 1)
         return self.classifier(x)
 

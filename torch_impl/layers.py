@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from zoo.shapes import check_input_shape
+from zoo.shapes import check_input_dtype, check_input_shape
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -108,12 +108,22 @@ class DownSample(nn.Module):
         return self.pool(x) * self.weight.view(view) + self.bias.view(view)
 
 
-def check_input(x: torch.Tensor, *, model: str, dims: int, in_channels: int,
+def check_input(x: torch.Tensor, net: nn.Module, *, model: str, dims: int, in_channels: int,
                 size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
-    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
+    """A ValueError naming the expected and actual shape when ``x`` does not fit, and a TypeError
+    naming both dtypes when ``x``'s dtype is not that of ``net``'s weights (zoo.shapes)."""
     if torch.jit.is_tracing():  # export traces one fixed shape, already checked in eager mode
         return
     check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
+    if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
+        return  # autocast converts per op
+    check_input_dtype(dtype_name(x.dtype), dtype_name(next(net.parameters()).dtype), model=model,
+                      cast_input="x.to(torch.{dtype})", cast_model="model.to(torch.{dtype})")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``, the name zoo.shapes and paddle use."""
+    return str(dtype).removeprefix("torch.")
 
 
 def init_default_(module: nn.Module) -> None:

@@ -93,7 +93,7 @@ class MNASNet(nn.Module):
         init_weights_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=f"mnasnet (alpha {self.alpha})", dims=self.dims, in_channels=self.in_channels,
+        check_input(x, self, model=f"mnasnet (alpha {self.alpha})", dims=self.dims, in_channels=self.in_channels,
                     min_size=1)
         x = self.layers(x)
         return self.classifier(x.mean(list(range(2, x.ndim))))

@@ -83,7 +83,7 @@ class MobileNetV1(nn.Module):
         init_weights_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="mobilenet_v1", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model="mobilenet_v1", dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.conv1(x)
         for name in self.block_names:
             x = getattr(self, name)(x)
@@ -136,7 +136,7 @@ class MobileNetV2(nn.Module):
         init_weights_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="mobilenet_v2", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model="mobilenet_v2", dims=self.dims, in_channels=self.in_channels, min_size=1)
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
@@ -196,7 +196,8 @@ class MobileNetV3(nn.Module):
         init_weights_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels,
+                    min_size=1)
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 

@@ -50,7 +50,7 @@ class NiN(nn.Module):
         init_default_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model="nin", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
+        check_input(x, self, model="nin", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
         return self.flatten(self.avgpool(self.features(x)))
 
 

@@ -110,7 +110,7 @@ class ShuffleNetV2(nn.Module):
         init_default_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.maxpool(self.conv1(x))
         x = self.stage4(self.stage3(self.stage2(x)))
         return self.fc(global_avg_pool(self.conv5(x)))
@@ -170,7 +170,7 @@ class ShuffleNetV1(nn.Module):
         init_default_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=1)
+        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.maxpool(self.conv1(x))
         x = self.stage4(self.stage3(self.stage2(x)))
         return self.fc(global_avg_pool(x))

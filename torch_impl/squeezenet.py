@@ -69,7 +69,7 @@ class SqueezeNet(nn.Module):
         init_weights_(self, final_conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,
+        check_input(x, self, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,
                     min_size=self.min_size)
         return torch.flatten(self.classifier(self.features(x)), 1)
 

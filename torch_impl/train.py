@@ -382,7 +382,7 @@ def to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return training.run_cli(lambda: train(training.parse_args(FRAMEWORK, argv)))
+    return training.run_cli(FRAMEWORK, argv, train)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ class VGG(nn.Module):
         init_vgg_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, model=self.model_name, dims=self.dims, in_channels=self.in_channels, min_size=VGG_MIN_SIZE)
+        check_input(x, self, model=self.model_name, dims=self.dims, in_channels=self.in_channels, min_size=VGG_MIN_SIZE)
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import inspect
+import numbers
 import sys
 from typing import Any, Callable, Iterable
 
@@ -52,6 +53,7 @@ class Registry:
         models.get(name)  # a KeyError naming close matches for a typo
         if name not in self._builders:
             raise KeyError(f"{name!r} is listed in zoo/models.py but {self.package} has no builder for it")
+        check_sizes(name, **{k: kwargs[k] for k in ("num_classes", "in_channels") if k in kwargs})
         fn = self._builders[name]
         if weights is None:
             return fn(**kwargs)
@@ -95,3 +97,21 @@ class Registry:
 
             out = [n for n in out if weight_sources.loadable(weights, n)]
         return out
+
+
+def check_sizes(name: str, num_classes: Any = None, in_channels: Any = None) -> None:
+    """A ValueError for a class or channel count no model can be built with, before anything is built.
+
+    Both counts must be whole numbers of at least 1. ``num_classes=0`` (a headless backbone
+    giving features) is refused by name: no builder supports it yet.
+    """
+    for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name}: {arg} must be a whole number, got {value!r}")
+        if arg == "num_classes" and value == 0:
+            raise ValueError(f"{name}: num_classes=0 would build a backbone without a classifier, which is not "
+                             f"supported yet; use num_classes >= 1")
+        if value < 1:
+            raise ValueError(f"{name}: {arg} must be at least 1, got {value}")

@@ -1,4 +1,4 @@
-"""Input-shape checking shared by both frameworks (plain tuples, no tensors)."""
+"""Input checks shared by both frameworks: shapes as plain tuples, dtypes as names (no tensors)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -26,3 +26,21 @@ def check_input_shape(shape: Sequence[int], *, model: str, dims: int, in_channel
                              f"got shape {list(shape)}")
     elif min_size is not None and spatial and min(spatial) < min_size:
         raise ValueError(f"{model} needs a spatial size of at least {min_size} in {layout}, got shape {list(shape)}")
+
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def check_input_dtype(actual: str, expected: str, *, model: str, cast_input: str, cast_model: str) -> None:
+    """Raise a TypeError naming the expected and the actual dtype when they differ.
+
+    ``expected`` is the dtype of the model's weights. ``cast_input`` and ``cast_model`` show
+    the framework's conversion with ``{dtype}`` in place of the dtype name, e.g.
+    ``"x.to(torch.{dtype})"``; converting the model is offered only for a float input.
+    """
+    if actual == expected:
+        return
+    fix = "convert the input with " + cast_input.format(dtype=expected)
+    if actual in FLOAT_DTYPES:
+        fix += " or the model with " + cast_model.format(dtype=actual)
+    raise TypeError(f"{model} expects {expected} input (the dtype of its weights), got {actual}: {fix}")

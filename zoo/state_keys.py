@@ -15,38 +15,23 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from zoo import messages
+
 TORCH_BN_BUFFERS = {"running_mean": "_mean", "running_var": "_variance"}
 PADDLE_BN_BUFFERS = {v: k for k, v in TORCH_BN_BUFFERS.items()}
 DROPPED_TORCH_KEYS = ("num_batches_tracked",)
 
 
-SHOWN = 40  # keys listed per group; the rest are counted (a 1D model offered a 2D file mis-shapes hundreds)
-
-
-def _some(keys: list[str]) -> str:
-    more = f", ... and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
-    return ", ".join(keys[:SHOWN]) + more
-
-
 class WeightMismatchError(ValueError):
-    """A state dict that does not fit its target; lists every offending key, grouped."""
+    """A state dict that does not fit its target; lists every offending key, grouped by
+    prefix and capped (zoo.messages.state_mismatch)."""
 
     def __init__(self, context: str, missing: Iterable[str] = (), unexpected: Iterable[str] = (),
                  mis_shaped: Iterable[tuple[str, tuple, tuple]] = (), hint: str = "") -> None:
         self.missing, self.unexpected = sorted(missing), sorted(unexpected)
         self.mis_shaped = sorted(mis_shaped)
-        lines = [f"{context}: the state dict does not fit the model"]
-        if self.missing:
-            lines.append(f"  missing keys ({len(self.missing)}): {_some(self.missing)}")
-        if self.unexpected:
-            lines.append(f"  unexpected keys ({len(self.unexpected)}): {_some(self.unexpected)}")
-        for key, got, want in self.mis_shaped[:SHOWN]:
-            lines.append(f"  mis-shaped: {key}: checkpoint {list(got)} vs model {list(want)}")
-        if len(self.mis_shaped) > SHOWN:
-            lines.append(f"  ... and {len(self.mis_shaped) - SHOWN} more mis-shaped keys")
-        if hint:
-            lines.append(f"  {hint}")
-        super().__init__("\n".join(lines))
+        text = messages.state_mismatch(context, self.missing, self.unexpected, self.mis_shaped)
+        super().__init__(text + (f"\n  {hint}" if hint else ""))
 
 
 def split_key(key: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zoo import augment, data, devices, models, stream
+from zoo import augment, data, devices, files, messages, models, stream
 
 CHECKPOINT_FORMAT = "cnn-zoo-train/1"
 STATE_KEYS = ("model_state", "optimizer_state", "scheduler_state", "scaler_state")
@@ -42,6 +42,9 @@ ADAM_EPS = 1e-8
 STEP_GAMMA = 0.1  # --scheduler step: the rate drops tenfold after each third of the epochs
 AUX_WEIGHT = 0.3  # weight of auxiliary classifier losses (GoogLeNet-style outputs), as in the GoogLeNet paper
 PLOT_EVERY_SECONDS = 60.0
+# Train-mode BatchNorm needs two values per channel: torch refuses one, and paddle_impl's
+# BatchNorm refuses it the same way. A batch of 1 reaching a 1x1 feature map is one value.
+MIN_BATCH = 2
 # Inputs resized up front when train + test fit in this many bytes; otherwise batch by batch.
 RESIZE_UPFRONT_BYTES = 1 << 30
 LOADERS = ("auto", "memory", "stream")
@@ -132,7 +135,7 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
 def parse_args(framework: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser(framework)
     args = parser.parse_args(argv)
-    for flag, value, low in (("--epochs", args.epochs, 0), ("--batch-size", args.batch_size, 1),
+    for flag, value, low in (("--epochs", args.epochs, 0), ("--batch-size", args.batch_size, MIN_BATCH),
                              ("--threads", args.threads, 0), ("--limit", args.limit, 1),
                              ("--stop-after", args.stop_after, 1), ("--size", args.size, 1)):
         if value is not None and value < low:
@@ -237,6 +240,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
     except KeyError as e:
         raise UsageError(e.args[0]) from None
     entry, dims = resolve_dataset(args)
+    folder = output_folder(args, info, entry)
+    if not args.eval_only:  # before the data is read or a model built: a bad --out costs nothing
+        files.check_writable(folder, folder=True)
+        files.remove_stale_temps(folder)
     ds = data.load(entry.name, args.data_dir, stream={"auto": None, "memory": False, "stream": True}[args.loader])
     ds = ds.limit(args.limit)
     native = min(ds.size)
@@ -244,8 +251,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
                            data_size=native, requested=args.size, model=info.name)
     kwargs = info.build_kwargs(dims, size, num_classes=ds.num_classes, in_channels=ds.channels)
     resize = data.Resize(ds.size, (size,) * dims, ds.background)
-    folder = Path(args.out or f"runs/{info.name}-{ds.name}-{args.framework}")
     return Plan(args, info, ds, dims, size, kwargs, resize, folder)
+
+
+def output_folder(args: argparse.Namespace, info: models.ModelInfo, entry: data.DatasetInfo) -> Path:
+    """--out, else runs/MODEL-DATASET-FRAMEWORK."""
+    return Path(args.out or f"runs/{info.name}-{entry.name}-{args.framework}")
 
 
 # --- batches, seeds, threads ----------------------------------------------------------------
@@ -265,8 +276,31 @@ def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarr
 
 
 def usable_batches(n: int, batch_size: int, seed: int, epoch: int, world: int = 1) -> list[np.ndarray]:
-    """``batch_order`` without global batches too small to give every process an example."""
-    return [b for b in batch_order(n, batch_size, seed, epoch) if len(b) >= world]
+    """``batch_order`` with a last batch of fewer than MIN_BATCH examples per process merged into
+    the batch before it, so that every training batch fits train-mode BatchNorm in both frameworks
+    (``batch_note`` says so once a run). A UsageError when ``n`` itself is too few."""
+    least = MIN_BATCH * world
+    if batch_size < least:
+        raise UsageError(f"--batch-size {batch_size} over {world} processes leaves fewer than {MIN_BATCH} examples "
+                         f"per process; train-mode BatchNorm needs {MIN_BATCH}: use --batch-size {least} or more")
+    if n < least:
+        per = f" ({MIN_BATCH} for each of {world} processes)" if world > 1 else ""
+        raise UsageError(f"{n} training example{'s' if n != 1 else ''} cannot make a training batch: train-mode "
+                         f"BatchNorm needs at least {least} per batch{per}; use --limit {least} or more")
+    batches = batch_order(n, batch_size, seed, epoch)
+    if len(batches) > 1 and len(batches[-1]) < least:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
+
+
+def batch_note(n: int, batch_size: int, world: int = 1) -> str | None:
+    """The line both scripts print when ``usable_batches`` merges each epoch's last batch."""
+    rest = n % batch_size
+    if n <= batch_size or not 0 < rest < MIN_BATCH * world:
+        return None
+    return (f"note: each epoch's last batch would hold {rest} example{'s' if rest != 1 else ''}, too few for "
+            f"train-mode BatchNorm ({MIN_BATCH * world} or more); it is merged into the batch before it "
+            f"({batch_size + rest} examples)")
 
 
 def step_size(epochs: int) -> int:
@@ -339,11 +373,13 @@ def header_line(plan: Plan, params: int, world: int = 1) -> str:
     amp = f" amp {a.amp}" if a.amp != "none" else ""
     aug = plan.augmentation
     extra = (f", {aug.describe()}" if aug else "") + (", read from disk" if ds.streamed else "")
-    return (f"{plan.framework}: {plan.info.name} dims={plan.dims} {a.dtype}{amp}, {params:,} parameters | "
+    line = (f"{plan.framework}: {plan.info.name} dims={plan.dims} {a.dtype}{amp}, {params:,} parameters | "
             f"{ds.name}: {len(ds.y_train):,} train / {len(ds.y_test):,} test, input {shape} ({plan.resize.rule})"
             f"{extra} | "
             f"{a.optimizer} lr {a.lr:g} wd {a.weight_decay:g} scheduler {a.scheduler}, batch {a.batch_size} | "
             f"{plan.threads} thread{'s' if plan.threads != 1 else ''}{procs}")
+    note = None if a.eval_only else batch_note(len(ds.y_train), a.batch_size, world)
+    return line if note is None else f"{line}\n{note}"
 
 
 @dataclass
@@ -464,21 +500,8 @@ def progress(total: int, desc: str, enabled: bool = True) -> Any:
 
 # --- checkpoints ----------------------------------------------------------------------------------
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it over ``path``.
-
-    A crash leaves either the old file or the new one, never a torn one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+# Atomic writes, the temp-file naming and its clean-up live in zoo/files.py, shared with parity.
+atomic_write = files.atomic_write
 
 
 def checkpoint_meta(plan: Plan, epoch: int, log: RunLog) -> dict[str, Any]:
@@ -573,16 +596,10 @@ def check_state(model_shapes: dict[str, tuple[int, ...]], saved_shapes: dict[str
     """Every key present, none extra, shapes equal: a CheckpointError listing all offenders."""
     missing = sorted(set(model_shapes) - set(saved_shapes))
     unexpected = sorted(set(saved_shapes) - set(model_shapes))
-    mis_shaped = [f"{k}: checkpoint {list(saved_shapes[k])} vs model {list(model_shapes[k])}"
+    mis_shaped = [(k, saved_shapes[k], model_shapes[k])
                   for k in model_shapes if k in saved_shapes and tuple(saved_shapes[k]) != tuple(model_shapes[k])]
     if missing or unexpected or mis_shaped:
-        lines = [f"{context}: the state dict does not fit the model"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing)}")
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-        lines += [f"  mis-shaped: {m}" for m in mis_shaped]
-        raise CheckpointError("\n".join(lines))
+        raise CheckpointError(messages.state_mismatch(context, missing, unexpected, mis_shaped))
 
 
 # --- results and the CLI wrapper ------------------------------------------------------------------
@@ -602,19 +619,22 @@ def error_summary(e: BaseException) -> str:
     """One informative line of a library's (often multi-paragraph) exception message."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     useful = [ln for ln in lines if "error:" in ln.lower()] or lines or [""]
-    return f"{type(e).__name__}: {useful[0][:300]}"
+    return f"{type(e).__name__}: {messages.shorten(useful[0], 300)}"
 
 
-def run_cli(fn: Callable[[], Any]) -> int:
-    """Run ``fn``; a user error prints one line (no traceback) and exits 2.
+def run_cli(framework: str, argv: Sequence[str] | None, train: Callable[[argparse.Namespace], Any]) -> int:
+    """Parse the flags and run ``train(args)``; a user error prints one line (no traceback) and exits 2,
+    an interrupt says what was saved and exits 130.
 
     ZOO_TRAIN_DEBUG=1 re-raises, for a traceback.
     """
+    args = parse_args(framework, argv)
+    started = time.time()
     try:
-        fn()
+        train(args)
         return 0
     except KeyboardInterrupt:
-        print("interrupted: the checkpoint holds the last finished epoch; continue with --resume", file=sys.stderr)
+        print(interrupt_message(args, started), file=sys.stderr)
         return 130
     except (ValueError, KeyError, OSError) as e:
         if os.environ.get("ZOO_TRAIN_DEBUG"):
@@ -622,3 +642,26 @@ def run_cli(fn: Callable[[], Any]) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2
+
+
+def interrupt_message(args: argparse.Namespace, started: float) -> str:
+    """What an interrupted run leaves: a checkpoint written since ``started`` (a time.time()),
+    the resumed run's checkpoint untouched, or nothing."""
+    if args.eval_only:
+        return "interrupted: --eval-only writes nothing"
+    try:
+        info = models.get(args.model)
+        entry, _ = resolve_dataset(args)
+    except (KeyError, ValueError):
+        return "interrupted before the run started: nothing was saved"
+    ckpt = output_folder(args, info, entry) / f"checkpoint{CHECKPOINT_SUFFIX[args.framework]}"
+    try:
+        written = ckpt.stat().st_mtime
+    except OSError:
+        written = None
+    if written is not None and written >= started:
+        return f"interrupted: {ckpt} holds the last finished epoch; continue with --resume"
+    if written is not None and args.resume:
+        return f"interrupted before an epoch finished: {ckpt} is as it was when resumed; continue with --resume"
+    earlier = f" ({ckpt} is from an earlier run)" if written is not None else ""
+    return f"interrupted before the first checkpoint: nothing was saved{earlier}"
