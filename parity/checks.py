@@ -99,8 +99,10 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
                             f"{', '.join(idle[:4])}{', ...' if len(idle) > 4 else ''}")
     bn = [p for p in kmap.pairs if p.torch.endswith(("running_mean", "running_var"))]
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
-    checks.append(judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn],
-                         detail="" if bn else "no BatchNorm in the model"))
+    if bn:
+        checks.append(judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn]))
+    else:
+        report.notes.append("no BatchNorm in the model: no bn_stats check")
     if not (checks[1].passed and checks[2].passed) and not stochastic:
         # First the sharp explanation (activations on opposite sides of a ReLU kink, judged at
         # the fixed tolerances), then the statistical one (each framework's own rounding).
@@ -172,12 +174,14 @@ def check_hot(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: 
             t_out = tensors(torch_module(torch.from_numpy(x)))
         with paddle.no_grad():
             p_out = tensors(paddle_module(paddle.to_tensor(x)))
+        forward = judge("eval_forward", dtype, output_pairs(t_out, p_out))
+        forward.name = "hot_forward"
+        if not forward.passed:  # located with the same heat (torch's forward runs first there too)
+            forward.detail = (f"{len(h.factors)} activations heated; "
+                              + locate_divergence(torch_module, paddle_module, x, dtype,
+                                                  TOLERANCES[dtype]["eval_forward"]))
     finally:
         h.restore()
-    forward = judge("eval_forward", dtype, output_pairs(t_out, p_out))
-    forward.name = "hot_forward"
-    if not forward.passed:
-        forward.detail = f"{len(h.factors)} activations heated; " + forward.detail
     cold = h.cold()
     kinds = sorted(set(h.kinds.values()))
     detail = (f"{len(h.regimes)} clipped/saturating layers ({', '.join(kinds) or 'none'}) saw inputs below and "

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from parity.metrics import errors
+from zoo.verdicts import nothing_compared
 
 DTYPES = ("float64", "float32")
 
@@ -76,9 +79,11 @@ def judge(name: str, dtype: str, pairs: Sequence[tuple[str, Any, Any]], detail: 
     """A check from (name, torch array, paddle array) pairs: the worst tensor on the check's metric decides."""
     tol = TOLERANCES[dtype][name]
     metric = METRICS[dtype].get(name, "max_rel")
+    arrays = [a for _, a, _ in pairs if not callable(a)]
+    empty = nothing_compared([np.shape(a) for a in arrays]) if len(arrays) == len(pairs) else None
+    if empty is not None:  # a check that compared nothing cannot pass
+        return Check(name, False, None, None, None, tol, metric, (detail + "; " if detail else "") + empty)
     errs = errors(pairs, dtype)
-    if not errs:
-        return Check(name, True, 0.0, 0.0, 0.0, tol, metric, detail or "nothing to compare")
     worst_name, worst = max(errs, key=lambda ne: ne[1].value(metric))
     passed = worst.value(metric) <= tol
     if not passed:

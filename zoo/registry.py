@@ -44,7 +44,9 @@ class Registry:
 
         @functools.wraps(fn)
         def builder(*, weights: Any = None, **kwargs: Any) -> Any:
-            return self.build(name, weights=weights, **kwargs)
+            # The function it wraps, not whatever is registered under the name now: a copy
+            # of a model module (the parity self-test plants mistakes in one) builds its own.
+            return self._build(name, fn, weights, kwargs)
 
         return builder
 
@@ -53,8 +55,10 @@ class Registry:
         models.get(name)  # a KeyError naming close matches for a typo
         if name not in self._builders:
             raise KeyError(f"{name!r} is listed in zoo/models.py but {self.package} has no builder for it")
+        return self._build(name, self._builders[name], weights, kwargs)
+
+    def _build(self, name: str, fn: Callable[..., Any], weights: Any, kwargs: dict[str, Any]) -> Any:
         check_sizes(name, **{k: kwargs[k] for k in ("num_classes", "in_channels") if k in kwargs})
-        fn = self._builders[name]
         if weights is None:
             return fn(**kwargs)
         from zoo import pretrained, weight_sources
