@@ -165,10 +165,25 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     tol = TOLERANCES[dtype]
     torch_module.eval()
     paddle_module.eval()
-    with torch.no_grad():
-        t_out = tensors(torch_module(torch.from_numpy(x)))
-    with paddle.no_grad():
-        p_out = tensors(paddle_module(paddle.to_tensor(x)))
+    failure = None
+    try:
+        with torch.no_grad():
+            t_out = tensors(torch_module(torch.from_numpy(x)))
+    except Exception as exc:
+        failure = ("torch", exc)
+    try:
+        with paddle.no_grad():
+            p_out = tensors(paddle_module(paddle.to_tensor(x)))
+    except Exception as exc:
+        if failure is not None:
+            raise failure[1]  # neither side runs this input: the caller's mistake, not a divergence
+        failure = ("paddle", exc)
+    if failure is not None:  # one side cannot run what the other can: the first divergence of all
+        side, exc = failure
+        report.checks.append(Check("eval_forward", False, metric="max_rel", tol=TOLERANCES[dtype]["eval_forward"],
+                                   detail=f"only the {side} forward raised {type(exc).__name__}: {exc}"))
+        report.seconds = time.perf_counter() - start
+        return report
     check = judge("eval_forward", dtype, output_pairs(t_out, p_out))
     if not check.passed:
         check.detail = locate_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])

@@ -185,7 +185,7 @@ def cases(name: str, dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("flo
         for o in opts:
             kind = {coverage_spec.COMPUTATION: "option", coverage_spec.RATE: "stochastic"}.get(o.kind)
             if kind is not None:
-                out.extend(Case(name, d, wide, kind, options=tuple(kw.items())) for kw in o.cases())
+                out.extend(Case(name, d, wide, kind, o.size, tuple(kw.items())) for kw in o.cases())
     return out
 
 

@@ -136,7 +136,7 @@ def planted(model: str, side: str, path: str,
         copy = family_copy(package, family, source)
         defaults[side] = getattr(copy, model)
         yield defaults["torch"], defaults["paddle"]
-    elif path.startswith(package + "/"):
+    elif path == f"{package}/layers.py":  # shared by the family modules: re-run the family against it
         shared = _exec_copy(name, source, path)
         copy = family_copy(package, family, shared=(name, shared))
         defaults[side] = getattr(copy, model)

@@ -22,8 +22,8 @@ import paddle
 import torch
 
 # Which keys are Linear weights and BatchNorm buffers: each implementation's own rule.
-from paddle_impl._weights import module_kinds as _paddle_kinds
-from torch_impl._weights import module_kinds as _torch_kinds
+from paddle_impl import _weights as _paddle_weights
+from torch_impl import _weights as _torch_weights
 # The renames and the mismatch error are framework-free: the weights= loaders share them.
 from zoo import files, messages
 from zoo.state_keys import (DROPPED_TORCH_KEYS, PADDLE_BN_BUFFERS, TORCH_BN_BUFFERS,  # noqa: F401
@@ -54,7 +54,7 @@ def key_pairs(torch_keys: Iterable[str], paddle_module: paddle.nn.Layer) -> tupl
     Returns (pairs, torch keys with no paddle twin, paddle keys with no torch twin).
     The BN renames and Linear transposes come from the paddle module's layer types.
     """
-    linear, bn = _paddle_kinds(paddle_module)
+    linear, bn = _paddle_weights.module_kinds(paddle_module)
     paddle_keys = list(paddle_module.state_dict().keys())
     wanted = set(paddle_keys)
     pairs, unexpected, seen = [], [], set()
@@ -100,7 +100,7 @@ def torch_to_paddle(source: torch.nn.Module | Mapping[str, Any], paddle_module: 
                                tuple(reversed(want)) if pair.transpose else want))
         out[pair.paddle] = np.ascontiguousarray(arr)
     if missing or unexpected or mis_shaped:
-        linear, bn = _paddle_kinds(paddle_module)
+        linear, bn = _paddle_weights.module_kinds(paddle_module)
         raise WeightMismatchError(context, [paddle_key_to_torch(k, bn) for k in missing], unexpected, mis_shaped)
     return out
 
@@ -113,7 +113,7 @@ def paddle_to_torch(source: paddle.nn.Layer | Mapping[str, Any], torch_module: t
     paddle keeps none. Tensors keep the source's dtype; ``load_torch`` casts on load.
     """
     items = _state_items(source)
-    linear, bn = _torch_kinds(torch_module)
+    linear, bn = _torch_weights.module_kinds(torch_module)
     target = torch_module.state_dict()
     out: dict[str, torch.Tensor] = {}
     unexpected, mis_shaped, seen = [], [], set()
@@ -326,7 +326,7 @@ def convert_state_dict(source: Any, target: Any, *, verbose: bool = False) -> Co
             mapping = [(p.torch, p.paddle, p.transpose) for p in pairs]
         else:
             state = paddle_to_torch(items, target)
-            linear, bn = _torch_kinds(target)
+            linear, bn = _torch_weights.module_kinds(target)
             mapping = [(k, paddle_key_to_torch(k, bn), paddle_key_to_torch(k, bn) in linear) for k in items]
         result = Conversion(state, mapping, by_order=False)
     except WeightMismatchError:
@@ -339,10 +339,10 @@ def convert_state_dict(source: Any, target: Any, *, verbose: bool = False) -> Co
 def _convert_by_order(items: dict[str, Any], target: Any, to_paddle: bool) -> Conversion:
     src = [(k, tuple(to_numpy(v).shape)) for k, v in items.items() if _split(k)[1] not in DROPPED_TORCH_KEYS]
     if to_paddle:
-        linear, _ = _paddle_kinds(target)
+        linear, _ = _paddle_weights.module_kinds(target)
         dst = [(k, tuple(v.shape), k in linear) for k, v in target.state_dict().items()]
     else:
-        linear, _ = _torch_kinds(target)
+        linear, _ = _torch_weights.module_kinds(target)
         dst = [(k, tuple(v.shape), k in linear) for k, v in target.state_dict().items()
                if _split(k)[1] not in DROPPED_TORCH_KEYS]
     mapping = _order_pairs(src, dst, "torch -> paddle" if to_paddle else "paddle -> torch")
@@ -402,7 +402,7 @@ def key_map(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> Ke
         problems.append(f"paddle keys with no torch twin: {', '.join(missing)}")
     if mis:
         problems.append(f"mis-shaped: {'; '.join(mis)}")
-    linear, _ = _paddle_kinds(paddle_module)
+    linear, _ = _paddle_weights.module_kinds(paddle_module)
     src = [(k, tuple(v.shape)) for k, v in t_sd.items() if _split(k)[1] not in DROPPED_TORCH_KEYS]
     dst = [(k, tuple(v.shape), k in linear) for k, v in p_sd.items()]
     try:

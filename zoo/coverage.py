@@ -87,6 +87,9 @@ class Option:
     kind: str
     reason: str = ""
     together: dict[str, Any] = field(default_factory=dict)
+    # The input size the option needs, where the parity size is too small (Inception-v3's
+    # aux head takes 17x17 Mixed_6e maps, so 299 inputs).
+    size: int | None = None
 
     def cases(self) -> list[dict[str, Any]]:
         """The builder keyword arguments of each value to check."""
@@ -105,7 +108,7 @@ _FAMILY_OPTIONS: dict[str, tuple[Option, ...]] = {
     "squeezenet": (_DROPOUT,),
     "googlenet": (Option("aux_logits", (False,), COMPUTATION), Option("transform_input", (True,), COMPUTATION),
                   _DROPOUT, Option("dropout_aux", (0.5,), RATE)),
-    "inception": (Option("aux_logits", (True,), COMPUTATION), Option("transform_input", (True,), COMPUTATION),
+    "inception": (Option("aux_logits", (True,), COMPUTATION, size=299), Option("transform_input", (True,), COMPUTATION),
                   _DROPOUT),
     "densenet": (Option("drop_rate", (0.2,), RATE),),
     "mnasnet": (_DROPOUT,),
