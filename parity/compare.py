@@ -181,7 +181,9 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     if failure is not None:  # one side cannot run what the other can: the first divergence of all
         side, exc = failure
         report.checks.append(Check("eval_forward", False, metric="max_rel", tol=TOLERANCES[dtype]["eval_forward"],
-                                   detail=f"only the {side} forward raised {type(exc).__name__}: {exc}"))
+                                   detail=f"only the {side} forward raises ({type(exc).__name__}); "
+                                          + locate_divergence(torch_module, paddle_module, x, dtype,
+                                                              TOLERANCES[dtype]["eval_forward"])))
         report.seconds = time.perf_counter() - start
         return report
     check = judge("eval_forward", dtype, output_pairs(t_out, p_out))

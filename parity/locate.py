@@ -39,19 +39,28 @@ def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.La
     """
     t_rec, t_h = _record(torch_module, True)
     p_rec, p_h = _record(paddle_module, False)
+    raised: list[tuple[str, Exception]] = []
     try:
-        with torch.no_grad():
-            torch_module(torch.from_numpy(x))
-        with paddle.no_grad():
-            paddle_module(paddle.to_tensor(x))
-    except Exception as exc:  # a forward that raises is itself the divergence
-        return f"forward raised {type(exc).__name__}: {exc}"
+        try:
+            with torch.no_grad():
+                torch_module(torch.from_numpy(x))
+        except Exception as exc:  # the layers before the raise are still compared
+            raised.append(("torch", exc))
+        try:
+            with paddle.no_grad():
+                paddle_module(paddle.to_tensor(x))
+        except Exception as exc:
+            raised.append(("paddle", exc))
     finally:
         for h in t_h + p_h:
             h.remove()
     where = _first_mismatch(t_rec, p_rec, dtype, tol)
     if where is not None:
         return f"first divergent layer: {where}"
+    if raised:
+        side, exc = raised[0]
+        layer = raising_layer(torch_module if side == "torch" else paddle_module, x, side == "torch")
+        return f"first divergent layer: {layer} (the {side} forward raises there: {type(exc).__name__}: {exc})"
     return "no single layer's output exceeds the tolerance (the difference builds up across layers)"
 
 
@@ -122,3 +131,33 @@ def _first_mismatch(t_rec: list[tuple[str, Any]], p_rec: list[tuple[str, Any]], 
             return f"{where} (max_abs {err.max_abs:.2e}, max_rel {err.max_rel:.2e}{shapes})"
     return None
 
+
+
+def raising_layer(module: Any, x: np.ndarray, is_torch: bool) -> str | None:
+    """The innermost layer whose forward raised on ``x`` (None if the forward runs): entered
+    layers are stacked by pre-hooks and popped by post-hooks, so the top is where it broke."""
+    stack: list[str] = []
+    handles = []
+    named = module.named_modules() if is_torch else module.named_sublayers(include_self=True)
+    for name, m in named:
+        def enter(_m, _inp, _name=name or "<model>"):
+            stack.append(_name)
+
+        def leave(_m, _inp, _out):
+            stack.pop()
+
+        handles.append(m.register_forward_pre_hook(enter))
+        handles.append(m.register_forward_hook(leave) if is_torch else m.register_forward_post_hook(leave))
+    try:
+        if is_torch:
+            with torch.no_grad():
+                module(torch.from_numpy(x))
+        else:
+            with paddle.no_grad():
+                module(paddle.to_tensor(x))
+    except Exception:
+        return stack[-1] if stack else "<model>"
+    finally:
+        for h in handles:
+            h.remove()
+    return None
