@@ -32,6 +32,7 @@ import numpy as np
 import paddle
 import torch
 
+from parity import progress
 from parity import weights as W
 from parity.checks import check_copy, check_structure, check_train, output_pairs
 from parity.judge import DTYPES, METRICS, SENSITIVITY_FACTOR, TOLERANCES, Check, judge
@@ -100,6 +101,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     rng = np.random.RandomState(seed)
     x = np.asarray(inputs if inputs is not None else rng.standard_normal(tuple(input_shape))).astype(dtype)
     report = Report(name, dims, dtype)
+    progress.phase("structure")
     set_dtype(torch_module, paddle_module, dtype)
 
     kmap = W.key_map(torch_module, paddle_module)
@@ -140,6 +142,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         return twin
 
     reset()
+    progress.phase("eval")
     tol = TOLERANCES[dtype]
     torch_module.eval()
     paddle_module.eval()
@@ -159,12 +162,14 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     proj = Projections(rng.randint(2**31))
 
     if train and grads:
+        progress.phase("train")
         report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
                                            torch_twin, seed, paddle_twin))
         reset()
     if train and steps > 0:
         batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
         for opt in ("sgd", "adam"):
+            progress.phase(f"{opt}_steps")
             report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,
                                                torch_twin, seed))
             reset()

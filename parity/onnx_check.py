@@ -28,6 +28,7 @@ import onnxruntime as ort
 import paddle
 import torch
 
+from parity import progress
 from parity import weights as W
 from parity.judge import TOLERANCES, Check, judge
 from parity.modes import tensors
@@ -276,6 +277,7 @@ def check_onnx(torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, x: n
     eager) and onnx_cross (the two ONNX files against each other). A failed export is a
     failed check whose detail carries the exporter's message.
     """
+    progress.phase("onnx")
     torch_model.float().eval()
     paddle_model.to(dtype="float32")
     paddle_model.eval()

@@ -1,0 +1,367 @@
+"""Running parity cases: in order or in worker processes, with live progress and Ctrl-C.
+
+A case is one call of a per-case function (by default ``run_case``: one
+``parity.harness.run_model`` call) on a ``Case``. ``run_cases`` runs a list of them:
+
+- ``jobs=1`` runs them here, one after another; ``jobs=N`` runs them in N worker
+  processes started with 'spawn' (torch and paddle do not survive a fork after import),
+  each with ``threads`` threads, and streams each result as it finishes;
+- cases whose memory weights add up to more than ``MEMORY_BUDGET`` never run at the same
+  time (the registry's ``heavy`` models: a float64 VGG alone peaks at about 16 GB);
+- a listener (``Display`` for the CLI) hears when each case starts, which check it is in
+  (``parity.progress``) and how it ended;
+- Ctrl-C stops the run and returns what finished, marked ``interrupted``.
+
+This module imports neither torch nor paddle: the CLI imports it before they load, and
+so does every worker before it sets its thread count.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from parity import progress
+
+# A case of a registry model marked ``heavy`` weighs 1, any other 0: two heavy cases
+# never run at once, so --jobs does not double the peak memory of the largest ones.
+MEMORY_BUDGET = 1.0
+# How often the display redraws a running case's check and seconds.
+TICK_S = 1.0
+# The exit status of a run stopped by Ctrl-C, as a shell reports a death by SIGINT.
+INTERRUPTED_EXIT = 128 + signal.SIGINT
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the per-case function: ``fn(case)`` returns a ``Report``.
+
+    ``kwargs`` go to ``parity.harness.run_model`` beside name, dims and dtype; ``weight``
+    is the case's share of ``MEMORY_BUDGET``."""
+
+    name: str
+    dims: int
+    dtype: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    weight: float = 0.0
+
+    @property
+    def title(self) -> str:
+        return self.label or f"{self.name} {self.dims}D {self.dtype}"
+
+
+@dataclass
+class Outcome:
+    """How one case ended: its report, or the error it raised (``error`` is the traceback text)."""
+
+    case: Case
+    report: Any = None
+    error: str | None = None
+    error_type: str = ""
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """The outcomes of the cases that finished, in the cases' order; ``interrupted`` after Ctrl-C."""
+
+    outcomes: list[Outcome]
+    total: int
+    interrupted: bool = False
+
+
+def resolve(targets: Iterable[str]) -> list[str]:
+    """Model names for CLI targets: a model name, a family name, or ``all`` (KeyError with suggestions)."""
+    import zoo
+
+    out: list[str] = []
+    for target in targets:
+        if target == "all":
+            found = zoo.names()
+        elif target in zoo.families():
+            found = zoo.names(target)
+        else:
+            zoo.get(target)  # KeyError with suggestions
+            found = [target]
+        out.extend(n for n in found if n not in out)
+    return out
+
+
+def memory_weight(name: str) -> float:
+    """A case's share of MEMORY_BUDGET, from the registry."""
+    import zoo
+
+    return 1.0 if zoo.get(name).heavy else 0.0
+
+
+def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[str], *, onnx: bool = True,
+                  **kwargs: Any) -> list[Case]:
+    """names x dims x dtypes as ``run_many`` runs them: ONNX (always float32) once per model and dims.
+
+    ``kwargs`` (batch, size, steps...) go to every case unchanged."""
+    dtypes = list(dtypes)
+    cases = []
+    for name in names:
+        weight = memory_weight(name)
+        for d in dims:
+            for dtype in dtypes:
+                with_onnx = onnx and (dtype == "float32" or "float32" not in dtypes)
+                cases.append(Case(name, d, dtype, {**kwargs, "onnx": with_onnx}, weight=weight))
+    return cases
+
+
+def run_case(case: Case):
+    """The default per-case function: ``parity.harness.run_model`` on the case."""
+    from parity.harness import run_model
+
+    progress.phase("build")
+    return run_model(case.name, case.dims, case.dtype, **case.kwargs)
+
+
+def load_harness() -> None:
+    """Import what ``run_case`` needs, so that a worker does it once before its first case
+    (paddle takes seconds to import) and no case's time includes it."""
+    import parity.harness  # noqa: F401
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs(n_cases: int, cores: int | None = None) -> int:
+    """Worker processes for ``n_cases`` cases: one per core, one thread each.
+
+    Measured on the 2-core machine (README, "Full parity runs"): 2 workers x 1 thread
+    beat 1 process x 2 threads, since these small tensors keep a second thread mostly
+    waiting at a barrier. A single case has nothing to share, so it runs here."""
+    cores = usable_cores() if cores is None else cores
+    return max(1, min(cores, n_cases))
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    cores = usable_cores() if cores is None else cores
+    return max(1, cores // max(1, jobs))
+
+
+class Listener:
+    """What ``run_cases`` tells as it goes; the base class ignores everything."""
+
+    def started(self, index: int, case: Case) -> None: ...
+
+    def phase(self, index: int, name: str) -> None: ...
+
+    def ended(self, index: int, outcome: Outcome) -> None: ...
+
+    def tick(self) -> None: ...
+
+
+def _outcome_of(case: Case, fn: Callable[[Case], Any], start: float) -> Outcome:
+    try:
+        report = fn(case)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return Outcome(case, error=traceback.format_exc(), error_type=type(exc).__name__, message=str(exc),
+                       seconds=time.perf_counter() - start)
+    return Outcome(case, report=report, seconds=time.perf_counter() - start)
+
+
+def run_cases(cases: Sequence[Case], fn: Callable[[Case], Any] = run_case, *, jobs: int = 1,
+              threads: int | None = None, listener: Listener | None = None,
+              stop_on: Callable[[Outcome], bool] = lambda o: False,
+              prepare: Callable[[], None] | None = load_harness) -> RunResult:
+    """Run ``fn`` on every case and return the outcomes in the cases' order.
+
+    ``jobs > 1`` runs them in that many spawned workers with ``threads`` threads each
+    (default: the cores shared out), each of which calls ``prepare`` first; ``fn`` and
+    ``prepare`` must then be importable by name. A case for
+    which ``stop_on`` is true stops the run: no further case starts and the running ones
+    are ended. Ctrl-C does the same and marks the result ``interrupted``."""
+    listener = listener or Listener()
+    if jobs <= 1 or len(cases) <= 1:
+        done, interrupted = _run_here(cases, fn, listener, stop_on, prepare)
+    else:
+        done, interrupted = _run_workers(cases, fn, jobs, threads or threads_per_job(jobs), listener, stop_on,
+                                         prepare)
+    return RunResult([done[i] for i in sorted(done)], len(cases), interrupted)
+
+
+def _run_here(cases, fn, listener: Listener, stop_on, prepare) -> tuple[dict[int, Outcome], bool]:
+    done: dict[int, Outcome] = {}
+    ticker = _Ticker(listener)
+    try:
+        if prepare is not None:
+            prepare()
+        for i, case in enumerate(cases):
+            listener.started(i, case)
+            with progress.listening(lambda name, i=i: listener.phase(i, name)):
+                done[i] = _outcome_of(case, fn, time.perf_counter())
+            listener.ended(i, done[i])
+            if stop_on(done[i]):
+                break
+    except KeyboardInterrupt:
+        return done, True
+    finally:
+        ticker.stop()
+    return done, False
+
+
+class _Ticker:
+    """Calls ``listener.tick()`` every TICK_S from a thread, while this process runs a case itself."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(listener,), daemon=True)
+        self._thread.start()
+
+    def _loop(self, listener: Listener) -> None:
+        while not self._stop.wait(TICK_S):
+            listener.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _worker(tasks, events, threads: int, prepare: Callable[[], None] | None) -> None:
+    """A worker process: set the thread count before any framework loads, prepare, then run cases until None."""
+    # The parent handles Ctrl-C (a terminal sends it to the whole process group) and ends us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    if prepare is not None:
+        prepare()
+    while (task := tasks.get()) is not None:
+        index, case, fn = task
+        events.put(("started", index, None))
+        with progress.listening(lambda name: events.put(("phase", index, name))):
+            outcome = _outcome_of(case, fn, time.perf_counter())
+        try:
+            events.put(("ended", index, outcome))
+        except Exception as exc:  # an unpicklable report: send what can be sent
+            events.put(("ended", index, Outcome(case, error=f"cannot send the result: {exc}",
+                                               error_type=type(exc).__name__, message=str(exc),
+                                               seconds=outcome.seconds)))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    tasks: Any
+    index: int | None = None  # the case it runs
+    started: float = 0.0
+
+
+def _start_worker(ctx, events, threads: int, prepare) -> _Slot:
+    tasks = ctx.SimpleQueue()
+    proc = ctx.Process(target=_worker, args=(tasks, events, threads, prepare), daemon=True)
+    proc.start()
+    return _Slot(proc, tasks)
+
+
+def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on,
+                 prepare) -> tuple[dict[int, Outcome], bool]:
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    start = functools.partial(_start_worker, ctx, events, threads, prepare)
+    slots = [start() for _ in range(min(jobs, len(cases)))]
+    pending = list(range(len(cases)))
+    done: dict[int, Outcome] = {}
+    stopping = False
+    try:
+        while len(done) < len(cases):
+            if not stopping:
+                _assign(cases, fn, slots, pending)
+            if all(s.index is None for s in slots):
+                break  # stopped early
+            try:
+                kind, index, payload = events.get(timeout=TICK_S)
+            except queue.Empty:
+                listener.tick()
+                stopping = _replace_dead(cases, slots, done, listener, stop_on, start) or stopping
+                continue
+            slot = next((s for s in slots if s.index == index), None)
+            if slot is None:
+                continue  # from a worker that died after sending it
+            if kind == "started":
+                slot.started = time.perf_counter()
+                listener.started(index, cases[index])
+            elif kind == "phase":
+                listener.phase(index, payload)
+            else:
+                stopping = _finish(slot, payload, done, listener, stop_on) or stopping
+        return done, False
+    except KeyboardInterrupt:
+        return done, True
+    finally:
+        _close(slots)
+
+
+def _replace_dead(cases, slots: list[_Slot], done, listener: Listener, stop_on, start: Callable[[], _Slot]) -> bool:
+    """A worker killed from outside (the kernel's out-of-memory killer) sends nothing: its case
+    fails with the exit code, and a new worker takes its place."""
+    stop = False
+    for k, slot in enumerate(slots):
+        if slot.index is None or slot.process.is_alive():
+            continue
+        code = slot.process.exitcode
+        outcome = Outcome(cases[slot.index], error=f"the worker running it exited with code {code}",
+                          error_type="WorkerDied", message=f"exit code {code}",
+                          seconds=time.perf_counter() - slot.started)
+        stop = _finish(slot, outcome, done, listener, stop_on) or stop
+        slots[k] = start()
+    return stop
+
+
+def _assign(cases, fn, slots: list[_Slot], pending: list[int]) -> None:
+    """Give each idle worker the first pending case that fits the memory budget beside the running ones."""
+    for slot in slots:
+        if slot.index is not None:
+            continue
+        load = sum(cases[s.index].weight for s in slots if s.index is not None)
+        pick = next((i for i in pending if load + cases[i].weight <= MEMORY_BUDGET or load == 0), None)
+        if pick is None:
+            return
+        pending.remove(pick)
+        slot.index, slot.started = pick, time.perf_counter()
+        slot.tasks.put((pick, cases[pick], fn))
+
+
+def _finish(slot: _Slot, outcome: Outcome, done: dict[int, Outcome], listener: Listener, stop_on) -> bool:
+    index, slot.index = slot.index, None
+    done[index] = outcome
+    listener.ended(index, outcome)
+    return bool(stop_on(outcome))
+
+
+def _close(slots: list[_Slot]) -> None:
+    """Idle workers leave on None; busy ones (after Ctrl-C or a stop) are ended."""
+    for slot in slots:
+        if slot.index is None and slot.process.is_alive():
+            try:
+                slot.tasks.put(None)
+            except (OSError, ValueError):
+                pass
+        else:
+            slot.process.terminate()
+    deadline = time.monotonic() + 10
+    for slot in slots:
+        slot.process.join(max(0.0, deadline - time.monotonic()))
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
