@@ -118,20 +118,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
     # Before paddle is imported: it sets OMP_NUM_THREADS=1 when unset, which would also slow
-    # torch in this process.
+    # torch in this process; torch takes its thread count from it too.
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-    from parity.compare import Check, Report
     from parity.display import Display
-    from parity.report import format_report, format_summary, write_json
     from parity.run import INTERRUPTED_EXIT, run_cases
 
     start = time.perf_counter()
-    display = Display(cases, block=None if args.brief else (lambda o: format_report(o.report)), bar=not args.no_bar)
     print(f"{len(cases)} cases, {jobs} job{'s' if jobs > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
           flush=True)
+    # With --jobs this process loads the frameworks only when the first report arrives
+    # (unpickling it imports parity.compare), not while the workers load theirs.
+    display = Display(cases, block=None if args.brief else _report_block, bar=not args.no_bar)
     try:
         result = run_cases(cases, jobs=jobs, threads=threads, listener=display,
                            stop_on=lambda o: o.error_type == "ValueError")
@@ -141,12 +138,9 @@ def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
     if usage:  # e.g. an input size the architecture does not accept
         print(f"error: {usage[0].message}", file=sys.stderr)
         return 2
-    reports = []
-    for o in result.outcomes:
-        if o.error is not None:  # the case raised: a failed report that says what and where
-            o.report = Report(o.case.name, o.case.dims, o.case.dtype, seconds=o.seconds,
-                              checks=[Check("error", False, detail=f"{o.error_type}: {o.message}")])
-        reports.append(o.report)
+    from parity.report import format_summary, write_json
+
+    reports = [_report_of(o) for o in result.outcomes]
     if result.interrupted:
         print(f"\ninterrupted: {len(reports)} of {result.total} cases finished")
     print(format_summary(reports))
@@ -161,6 +155,22 @@ def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
     if result.interrupted:
         return INTERRUPTED_EXIT
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _report_block(outcome) -> str:
+    from parity.report import format_report
+
+    return format_report(outcome.report)
+
+
+def _report_of(outcome):
+    """The case's report; for a case that raised, a failed one whose ``error`` check says what."""
+    if outcome.error is None:
+        return outcome.report
+    from parity.compare import Check, Report
+
+    return Report(outcome.case.name, outcome.case.dims, outcome.case.dtype, seconds=outcome.seconds,
+                  checks=[Check("error", False, detail=f"{outcome.error_type}: {outcome.message}")])
 
 
 if __name__ == "__main__":

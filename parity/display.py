@@ -40,7 +40,7 @@ class Display(Listener):
         self._width = len(str(len(cases)))
         self._running: dict[int, tuple[float, str]] = {}  # index -> (start time, check)
         self._lock = threading.Lock()
-        err = err or sys.stderr
+        err = self.err = err or sys.stderr
         self._redraw_s = 0.0 if err.isatty() else LOG_REDRAW_S
         self._drawn = 0.0
         self.bar = tqdm(total=len(cases), unit="case", file=err, disable=not bar, mininterval=1.0 + self._redraw_s,
@@ -74,7 +74,7 @@ class Display(Listener):
                 line += "  failed: " + ", ".join(c.name for c in outcome.report.failed())
             self._write(line)
             if outcome.error is not None and outcome.error_type != "ValueError":
-                self.bar.write(outcome.error.rstrip(), file=sys.stderr)
+                self.bar.write(outcome.error.rstrip(), file=self.err)
             if self.block is not None and outcome.report is not None:
                 self._write(self.block(outcome) + "\n")
             self.bar.update(1)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import functools
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
-import queue
 import signal
 import sys
 import threading
@@ -236,75 +236,78 @@ class _Ticker:
         self._thread.join()
 
 
-def _worker(tasks, events, threads: int, prepare: Callable[[], None] | None) -> None:
-    """A worker process: set the thread count before any framework loads, prepare, then run cases until None."""
+def _worker(tasks, conn, threads: int, prepare: Callable[[], None] | None) -> None:
+    """A worker process: set the thread count before any framework loads, prepare, then run
+    cases until None, telling the parent through its own pipe (a shared queue would hang
+    every worker if one were killed while holding its lock)."""
     # The parent handles Ctrl-C (a terminal sends it to the whole process group) and ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # torch and paddle both take their thread count from it when they load.
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
     if prepare is not None:
         prepare()
+    # paddle's import makes SIGTERM print a "FatalError" report; ending a worker is no error.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while (task := tasks.get()) is not None:
         index, case, fn = task
-        events.put(("started", index, None))
-        with progress.listening(lambda name: events.put(("phase", index, name))):
+        conn.send(("started", index, None))
+        with progress.listening(lambda name: conn.send(("phase", index, name))):
             outcome = _outcome_of(case, fn, time.perf_counter())
         try:
-            events.put(("ended", index, outcome))
-        except Exception as exc:  # an unpicklable report: send what can be sent
-            events.put(("ended", index, Outcome(case, error=f"cannot send the result: {exc}",
-                                               error_type=type(exc).__name__, message=str(exc),
-                                               seconds=outcome.seconds)))
+            conn.send(("ended", index, outcome))
+        except Exception as exc:  # an unpicklable report (pickling fails before anything is sent)
+            conn.send(("ended", index, Outcome(case, error=f"cannot send the result: {exc}",
+                                              error_type=type(exc).__name__, message=str(exc),
+                                              seconds=outcome.seconds)))
 
 
 @dataclass
 class _Slot:
     process: Any
     tasks: Any
+    conn: Any
     index: int | None = None  # the case it runs
     started: float = 0.0
 
 
-def _start_worker(ctx, events, threads: int, prepare) -> _Slot:
+def _start_worker(ctx, threads: int, prepare) -> _Slot:
     tasks = ctx.SimpleQueue()
-    proc = ctx.Process(target=_worker, args=(tasks, events, threads, prepare), daemon=True)
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker, args=(tasks, send, threads, prepare), daemon=True)
     proc.start()
-    return _Slot(proc, tasks)
+    send.close()  # the worker's end; ours reads EOF if the worker dies
+    return _Slot(proc, tasks, receive)
 
 
 def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on,
                  prepare) -> tuple[dict[int, Outcome], bool]:
     ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    start = functools.partial(_start_worker, ctx, events, threads, prepare)
+    start = functools.partial(_start_worker, ctx, threads, prepare)
     slots = [start() for _ in range(min(jobs, len(cases)))]
     pending = list(range(len(cases)))
     done: dict[int, Outcome] = {}
     stopping = False
+    ticked = time.monotonic()
     try:
         while len(done) < len(cases):
             if not stopping:
                 _assign(cases, fn, slots, pending)
-            if all(s.index is None for s in slots):
+            busy = [s for s in slots if s.index is not None]
+            if not busy:
                 break  # stopped early
-            try:
-                kind, index, payload = events.get(timeout=TICK_S)
-            except queue.Empty:
+            ready = set(mp_connection.wait([s.conn for s in busy] + [s.process.sentinel for s in busy], TICK_S))
+            for k, slot in enumerate(slots):
+                if slot.index is None:
+                    continue
+                if slot.conn in ready or slot.process.sentinel in ready:
+                    stopping = _receive(cases, slot, done, listener, stop_on) or stopping
+                if slot.index is not None and slot.process.sentinel in ready:
+                    stopping = _died(cases, slot, done, listener, stop_on) or stopping
+                    slot.conn.close()
+                    slots[k] = start()
+            if time.monotonic() - ticked >= TICK_S:
+                ticked = time.monotonic()
                 listener.tick()
-                stopping = _replace_dead(cases, slots, done, listener, stop_on, start) or stopping
-                continue
-            slot = next((s for s in slots if s.index == index), None)
-            if slot is None:
-                continue  # from a worker that died after sending it
-            if kind == "started":
-                slot.started = time.perf_counter()
-                listener.started(index, cases[index])
-            elif kind == "phase":
-                listener.phase(index, payload)
-            else:
-                stopping = _finish(slot, payload, done, listener, stop_on) or stopping
         return done, False
     except KeyboardInterrupt:
         return done, True
@@ -312,20 +315,32 @@ def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on
         _close(slots)
 
 
-def _replace_dead(cases, slots: list[_Slot], done, listener: Listener, stop_on, start: Callable[[], _Slot]) -> bool:
-    """A worker killed from outside (the kernel's out-of-memory killer) sends nothing: its case
-    fails with the exit code, and a new worker takes its place."""
+def _receive(cases, slot: _Slot, done, listener: Listener, stop_on) -> bool:
+    """Pass on what the worker has sent; True if a case that ended stops the run."""
     stop = False
-    for k, slot in enumerate(slots):
-        if slot.index is None or slot.process.is_alive():
-            continue
-        code = slot.process.exitcode
-        outcome = Outcome(cases[slot.index], error=f"the worker running it exited with code {code}",
-                          error_type="WorkerDied", message=f"exit code {code}",
-                          seconds=time.perf_counter() - slot.started)
-        stop = _finish(slot, outcome, done, listener, stop_on) or stop
-        slots[k] = start()
+    try:
+        while slot.index is not None and slot.conn.poll():
+            kind, index, payload = slot.conn.recv()
+            if kind == "started":
+                slot.started = time.perf_counter()
+                listener.started(index, cases[index])
+            elif kind == "phase":
+                listener.phase(index, payload)
+            else:
+                stop = _finish(slot, payload, done, listener, stop_on) or stop
+    except (EOFError, OSError):
+        pass  # the worker died; the caller sees its sentinel
     return stop
+
+
+def _died(cases, slot: _Slot, done, listener: Listener, stop_on) -> bool:
+    """A worker killed from outside (the kernel's out-of-memory killer) sends no result: its
+    case fails with the exit code."""
+    slot.process.join(5)  # the sentinel is ready before the exit code is collected
+    code = slot.process.exitcode
+    outcome = Outcome(cases[slot.index], error=f"the worker running it exited with code {code}",
+                      error_type="WorkerDied", message=f"exit code {code}", seconds=time.perf_counter() - slot.started)
+    return _finish(slot, outcome, done, listener, stop_on)
 
 
 def _assign(cases, fn, slots: list[_Slot], pending: list[int]) -> None:
