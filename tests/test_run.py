@@ -38,6 +38,8 @@ def fake_case(case: R.Case) -> FakeReport:
     for name in case.kwargs.get("phases", ()):
         progress.phase(name)
     time.sleep(case.kwargs.get("sleep", 0.0))
+    if case.kwargs.get("interrupt"):
+        raise KeyboardInterrupt  # Ctrl-C while this process runs the case itself
     if case.kwargs.get("exit"):
         os._exit(9)  # as the out-of-memory killer would end it
     if case.kwargs.get("raise"):
@@ -84,6 +86,13 @@ def test_stop_on_ends_the_run_at_that_case():
     result = R.run_cases(cases({}, {"raise": ValueError}, {}), fake_case, prepare=None,
                          stop_on=lambda o: o.error_type == "ValueError")
     assert [o.case.name for o in result.outcomes] == ["m0", "m1"] and result.total == 3
+
+
+def test_ctrl_c_in_an_in_order_run_returns_what_finished():
+    result = R.run_cases(cases({}, {"interrupt": True}, {}), fake_case, prepare=None)
+    assert result.interrupted and result.total == 3
+    assert [o.case.name for o in result.outcomes] == ["m0"]
+    assert progress._listener is None
 
 
 def test_workers_stream_results_and_heavy_cases_never_overlap():
