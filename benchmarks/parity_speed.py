@@ -215,7 +215,7 @@ def remove_worktree(tree: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("families", nargs="+", metavar="FAMILY", help="family names (or model names) to time")
+    p.add_argument("families", nargs="*", metavar="FAMILY", help="family names (or model names) to time")
     p.add_argument("--against", metavar="REF", help="a git ref of this repository to compare with")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--dims", type=int, nargs="+", choices=(1, 2), default=[1, 2])
@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         args.family = args.child
         print("RESULT " + json.dumps(phases_child(args)))
         return 0
+    if not args.families:
+        p.error("name at least one FAMILY")
     trees = {"this": ROOT}
     if args.against:
         trees["ref"] = add_worktree(args.against)

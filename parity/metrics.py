@@ -34,42 +34,62 @@ def transposed(x: np.ndarray) -> np.ndarray:
     return torch.from_numpy(np.ascontiguousarray(x)).t().contiguous().numpy()
 
 
-def as_tensor(value: Any) -> torch.Tensor:
-    """A float32 or float64 tensor of an array, a tensor, or what a zero-argument callable returns.
+# Arrays with fewer elements than this are measured in numpy, larger ones in torch. Per
+# call numpy costs ~2 us and torch ~8 us, which decides for the many small tensors (biases,
+# BatchNorm) of every check; from ~16k elements on, numpy's float64 dot hands the work to
+# OpenBLAS threads that spin (measured on the loaded 2-core machine, one pair of 30,000
+# float64 elements: numpy 14.7 ms of CPU, torch 0.27 ms; 1,000 elements: 55 us and 155 us).
+SMALL = 1 << 14
 
-    numpy float arrays and torch tensors are used in place (``torch.from_numpy`` shares the
-    memory): no float64 copy of a float32 array is made just to measure it. Other dtypes
-    (integers, booleans) become float64."""
+def as_operand(value: Any) -> np.ndarray | torch.Tensor:
+    """A float32 or float64 array of an array, a tensor, or what a zero-argument callable
+    returns: a numpy array under SMALL elements, a torch tensor sharing its memory above.
+
+    Nothing is copied to float64 just to be measured. Other dtypes (integers, booleans)
+    become float64."""
     value = value() if callable(value) else value
     if isinstance(value, torch.Tensor):
         t = value.detach()
-    else:
-        arr = np.asarray(value)
-        if arr.dtype not in (np.float32, np.float64) or not arr.dtype.isnative:
-            arr = arr.astype(np.float64)
-        try:
-            with warnings.catch_warnings():
-                # Read-only arrays (paddle's .numpy() of some tensors) are only read here.
-                warnings.simplefilter("ignore", UserWarning)
-                t = torch.from_numpy(arr)
-        except ValueError:  # negative strides, which torch cannot view
-            t = torch.from_numpy(np.ascontiguousarray(arr))
-    return t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float64)
+        if t.dtype not in (torch.float32, torch.float64):
+            t = t.to(torch.float64)
+        return t.cpu().numpy() if t.numel() < SMALL else t
+    arr = np.asarray(value)
+    if arr.dtype not in (np.float32, np.float64) or not arr.dtype.isnative:
+        arr = arr.astype(np.float64)
+    if arr.size < SMALL:
+        return arr
+    if not arr.flags.writeable:
+        # Read-only arrays (paddle's .numpy() of some tensors) are only read here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(arr if min(arr.strides, default=0) >= 0 else np.ascontiguousarray(arr))
+    return torch.from_numpy(arr if min(arr.strides, default=0) >= 0 else np.ascontiguousarray(arr))
 
 
 def absmax(x: Any) -> float:
     """max|x| in one pass, without materialising |x| (these arrays reach 10^8 elements for VGG)."""
-    t = as_tensor(x)
-    if t.numel() == 0:
-        return 0.0
-    lo, hi = torch.aminmax(t)
+    x = as_operand(x)
+    if isinstance(x, np.ndarray):
+        return max(float(x.max()), -float(x.min())) if x.size else 0.0
+    lo, hi = torch.aminmax(x)
     return max(float(hi), -float(lo))
 
 
 def norm(x: Any) -> float:
     """The Euclidean norm, accumulated in float64 whatever the array's dtype."""
-    t = as_tensor(x)
-    return float(torch.linalg.vector_norm(t, dtype=torch.float64)) if t.numel() else 0.0
+    x = as_operand(x)
+    if isinstance(x, np.ndarray):
+        flat = x.ravel().astype(np.float64, copy=False)
+        return math.sqrt(float(np.dot(flat, flat))) if flat.size else 0.0
+    return float(torch.linalg.vector_norm(x, dtype=torch.float64))
+
+
+def _difference(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """a - b in float64. float64 minus float32 casts b element by element inside the
+    subtraction: one float64 array (the difference) is made, not three."""
+    if isinstance(a, np.ndarray):
+        return a.astype(np.float64, copy=False) - b
+    return a.to(torch.float64) - b
 
 
 def errors(pairs: Sequence[tuple[str, Any, Any]], dtype: str) -> list[tuple[str, Err]]:
@@ -79,20 +99,18 @@ def errors(pairs: Sequence[tuple[str, Any, Any]], dtype: str) -> list[tuple[str,
     once, and only one pair is held at a time, so a check over a float64 VGG holds one
     converted tensor at a time instead of a second copy of the model. One pass over the
     pairs suffices: the floors change only the denominators, which are formed at the end.
-    Computed in torch (multi-threaded reductions, no float64 copies of float32 inputs);
-    the difference is taken in float64, as exact as numpy's float64 arrays gave it."""
+    Large tensors are measured in torch (single-pass reductions, no float64 copies of
+    float32 inputs), small ones in numpy (see SMALL); the difference is taken in float64."""
     measured = []  # (name, max|a|, max|b|, ||b||, max|a-b| or None when not comparable, ||a-b||)
     for n, a, b in pairs:
-        a, b = as_tensor(a), as_tensor(b)
+        a, b = as_operand(a), as_operand(b)
         amax, bmax, bnorm = absmax(a), absmax(b), norm(b)
-        if a.shape != b.shape:
+        if tuple(a.shape) != tuple(b.shape):
             n, max_abs, diff_norm = f"{n} (shapes {list(a.shape)} vs {list(b.shape)})", None, None
-        elif a.numel() == 0:
+        elif isinstance(a, np.ndarray) and a.size == 0:  # (a tensor has at least SMALL elements)
             max_abs = diff_norm = 0.0
         else:
-            # float64 minus float32 casts b element by element inside the subtraction: one
-            # float64 array (the difference) is made, not three.
-            diff = a.to(torch.float64) - b
+            diff = _difference(a, b)
             max_abs = absmax(diff)
             if not math.isfinite(max_abs):
                 n, max_abs, diff_norm = f"{n} (non-finite)", None, None

@@ -264,7 +264,8 @@ def run_onnx(path: str | Path, x: np.ndarray) -> list[np.ndarray]:
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    opts.intra_op_num_threads = 2
+    # As many threads as the process was given (one per --jobs worker), not a fixed two.
+    opts.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})
 

@@ -113,4 +113,19 @@ def test_absmax_and_norm_on_arrays_and_tensors():
     x = np.array([[-3.0, 1.0], [2.0, 0.5]], dtype=np.float32)
     assert M.absmax(x) == 3.0 and M.absmax(torch.from_numpy(x)) == 3.0 and M.absmax(np.zeros(0)) == 0.0
     assert M.norm(x) == pytest.approx(math.sqrt(9 + 1 + 4 + 0.25), rel=1e-15) and M.norm(np.zeros((0, 3))) == 0.0
-    assert M.as_tensor(x).data_ptr() == x.ctypes.data  # measured in place, not copied
+    assert M.as_operand(x) is x  # small: numpy, as it is
+    big = np.ones(M.SMALL, dtype=np.float32)
+    assert M.as_operand(big).data_ptr() == big.ctypes.data  # large: a torch view, not a copy
+    assert M.absmax(-2 * big) == 2.0 and M.norm(big) == pytest.approx(math.sqrt(M.SMALL), rel=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_both_sides_of_the_numpy_torch_threshold(dtype):
+    rng = np.random.RandomState(3)
+    pairs = []
+    for n in (M.SMALL - 1, M.SMALL, 3 * M.SMALL):
+        a = rng.standard_normal(n).astype(dtype)
+        b = (a + 1e-6 * rng.standard_normal(n)).astype(dtype)
+        pairs += [(f"np{n}", a, b), (f"torch{n}", torch.from_numpy(a), torch.from_numpy(b)),
+                  (f"mixed{n}", a.astype(np.float64), b)]
+    assert_same(pairs, dtype)
