@@ -22,7 +22,6 @@ import multiprocessing as mp
 import multiprocessing.connection as mp_connection
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -144,9 +143,12 @@ def usable_cores() -> int:
 def default_jobs(n_cases: int, cores: int | None = None) -> int:
     """Worker processes for ``n_cases`` cases: one per core, one thread each.
 
-    Measured on the 2-core machine (README, "Full parity runs"): 2 workers x 1 thread
-    beat 1 process x 2 threads, since these small tensors keep a second thread mostly
-    waiting at a barrier. A single case has nothing to share, so it runs here."""
+    Measured on the 2-core machine while other jobs kept its load average at 13-14 (one
+    run each, README "Full parity runs"): ``python -m parity lenet`` took 191 s of wall
+    time and 42 s of CPU with 2 workers x 1 thread, 404 s and 74 s in 1 process x 2
+    threads; ``squeezenet`` 217 s and 44 s against 678 s and 122 s. These small tensors
+    give a second thread little to do but wait at a barrier. A single case has nothing to
+    share, so it runs here."""
     cores = usable_cores() if cores is None else cores
     return max(1, min(cores, n_cases))
 
