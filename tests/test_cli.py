@@ -147,3 +147,21 @@ def test_jobs_2_gives_the_verdicts_of_jobs_1(tmp_path):
         assert proc.stdout.count("\nstart ") == proc.stdout.count("\nPASS  ") == 20
         docs[jobs] = json.loads(out.read_text())
     assert _verdicts(docs["1"]["reports"]) == _verdicts(docs["2"]["reports"])
+
+
+def test_json_document_is_marked_partial_and_the_readme_reads_it_and_the_old_list(tmp_path):
+    from parity import readme
+    from parity.compare import Check, Report
+    from parity.report import write_json
+
+    reports = [Report("lenet5", 2, "float64", [Check("eval_forward", True)], ["input [4, 1, 32, 32]"]),
+               Report("lenet5", 2, "float32", [Check("eval_forward", False)])]
+    path = tmp_path / "r.json"
+    write_json(reports, path, partial=True, total=4)
+    doc = json.loads(path.read_text())
+    assert doc["partial"] is True and doc["cases"] == 4 and [r["ok"] for r in doc["reports"]] == [True, False]
+    assert readme.parity_status(path) == {("lenet5", 2): "FAIL (float32) at 1x32x32"}
+    path.write_text(json.dumps(doc["reports"]))  # a report written before the document had "partial"
+    assert readme.parity_status(path) == {("lenet5", 2): "FAIL (float32) at 1x32x32"}
+    write_json(reports[:1], path)
+    assert json.loads(path.read_text())["partial"] is False
