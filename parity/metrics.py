@@ -34,12 +34,14 @@ def transposed(x: np.ndarray) -> np.ndarray:
     return torch.from_numpy(np.ascontiguousarray(x)).t().contiguous().numpy()
 
 
-# Arrays with fewer elements than this are measured in numpy, larger ones in torch. Per
-# call numpy costs ~2 us and torch ~8 us, which decides for the many small tensors (biases,
-# BatchNorm) of every check; from ~16k elements on, numpy's float64 dot hands the work to
-# OpenBLAS threads that spin (measured on the loaded 2-core machine, one pair of 30,000
-# float64 elements: numpy 14.7 ms of CPU, torch 0.27 ms; 1,000 elements: 55 us and 155 us).
-SMALL = 1 << 14
+# Arrays with fewer elements than this are measured in numpy, larger ones in torch.
+# Measured (CPU time of one pair, 1 thread, as --jobs runs it): numpy and torch are level
+# from 10^4 to 3x10^5 elements (numpy a little ahead below that: ~2 us a call against ~8);
+# at 10^6 torch takes 6.5 ms against numpy's 8.0 in float64, 10.3 against 15.5 in float32,
+# where numpy first copies to float64. With 2 threads both spin at barriers on this loaded
+# 2-core machine (numpy's float64 dot hands 3x10^4 elements to OpenBLAS threads: 15 ms).
+SMALL = 1 << 18
+
 
 def as_operand(value: Any) -> np.ndarray | torch.Tensor:
     """A float32 or float64 array of an array, a tensor, or what a zero-argument callable
