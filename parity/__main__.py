@@ -1,28 +1,62 @@
 """python -m parity TARGET [TARGET ...]: run the parity checks and print the report.
 
 TARGET is a model name (lenet5), a family (lenet) or ``all``. Exit code 0 only if every
-check of every model passed; 2 for a usage error.
+check of every model passed; 1 if one failed; 2 for a usage error; 130 after Ctrl-C,
+which prints the summary of the cases done and writes them, marked partial, to --json.
 
 ``python -m parity COMMAND ...`` runs a sub-command instead: each lives in its own module
 of this package (``parity/cli_<command>.py``, with a ``main(argv) -> int``).
+
+The arguments are parsed and the targets resolved before torch or paddle is imported,
+so a usage error or ``--help`` answers at once.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
-import importlib.util
 import os
 import sys
 import time
+from pathlib import Path
 
-# Before paddle is imported: it sets OMP_NUM_THREADS=1 when unset, which would also
-# slow torch in this process.
-os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
+HERE = Path(__file__).resolve().parent
+
+
+def subcommands() -> dict[str, str]:
+    """Sub-command name -> the first line of its module's docstring, read without importing it."""
+    found = {}
+    for path in sorted(HERE.glob("cli_*.py")):
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        except (OSError, SyntaxError, ValueError):
+            doc = ""
+        found[path.stem[len("cli_"):]] = doc.strip().splitlines()[0] if doc.strip() else ""
+    return found
+
+
+def _epilog() -> str:
+    lines = ["sub-commands (python -m parity COMMAND --help for each):"]
+    for name, doc in subcommands().items():
+        # "python -m parity convert --model ...: what it does" -> "what it does"
+        summary = doc.split(": ", 1)[1] if doc.startswith("python -m parity") and ": " in doc else doc
+        lines.append(f"  {name:<10}{summary}")
+    return "\n".join(lines)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m parity",
+        prog="python -m parity", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog(),
         description="Build each model in PyTorch and PaddlePaddle, copy the weights, and check that outputs, "
                     "gradients, BatchNorm statistics, optimizer steps and ONNX exports agree.")
     p.add_argument("targets", nargs="+", metavar="TARGET", help="model name, family name, or 'all'")
@@ -31,55 +65,112 @@ def _parser() -> argparse.ArgumentParser:
                    help="float64 proves exactness, float32 is what users run (default both)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export checks")
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--batch", type=_positive, default=None,
                    help="batch size of the test input (default: each model's parity batch, 4 or 2 for the largest)")
-    p.add_argument("--size", type=int, help="spatial input size (default: each model's parity size)")
-    p.add_argument("--brief", action="store_true", help="print only the one-line-per-model summary")
+    p.add_argument("--size", type=_positive, help="spatial input size (default: each model's parity size)")
+    p.add_argument("--brief", action="store_true",
+                   help="print only a line as each case starts and ends, and the summary (no per-check tables)")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="run the cases in N worker processes with cores/N threads each "
+                        "(default: one per core, capped by the number of cases)")
+    p.add_argument("--no-bar", action="store_true", help="no progress bar on stderr")
     return p
 
 
-def _subcommand(name: str):
-    """The module implementing ``python -m parity NAME``, or None."""
-    if not name.isidentifier() or importlib.util.find_spec(f"parity.cli_{name}") is None:
+def _check_size(names: list[str], size: int | None) -> str | None:
+    """A usage error for a --size some target cannot take, from the registry (no framework needed)."""
+    import zoo
+
+    if size is None:
         return None
-    return importlib.import_module(f"parity.cli_{name}")
+    for name in names:
+        info = zoo.get(name)
+        if size < info.min_size:
+            return f"{name} needs an input size of at least {info.min_size}, got --size {size}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and (module := _subcommand(argv[0])) is not None:
-        return module.main(argv[1:])
-    args = _parser().parse_args(argv)
-    import torch
-
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    from parity.harness import resolve, run_many
-    from parity.report import format_report, format_summary, write_json
+    if argv and argv[0] in subcommands():
+        return importlib.import_module(f"parity.cli_{argv[0]}").main(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from parity.run import INTERRUPTED_EXIT, default_cases, default_jobs, resolve, threads_per_job
 
     try:
         names = resolve(args.targets)
     except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
+        parser.error(exc.args[0])
+    if (problem := _check_size(names, args.size)) is not None:
+        parser.error(problem)
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
-    start = time.perf_counter()
-
-    def show(report) -> None:
-        if not args.brief:
-            print(format_report(report) + "\n", flush=True)
-
+    cases = default_cases(names, args.dims, dtypes, onnx=not args.no_onnx, batch=args.batch, size=args.size)
+    jobs = args.jobs or default_jobs(len(cases))
+    # A thread count the user set holds for every process; workers set it before torch loads.
+    threads = int(os.environ.get("OMP_NUM_THREADS") or threads_per_job(jobs))
     try:
-        reports = run_many(names, args.dims, dtypes, onnx=not args.no_onnx, batch=args.batch, size=args.size,
-                           progress=show)
-    except ValueError as exc:  # e.g. an input size the architecture does not accept
-        print(f"error: {exc}", file=sys.stderr)
+        return _run(args, cases, jobs, threads)
+    except KeyboardInterrupt:  # before the first case started (while the frameworks load)
+        print("\ninterrupted before any case finished", file=sys.stderr)
+        return INTERRUPTED_EXIT
+
+
+def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
+    # Before paddle is imported: it sets OMP_NUM_THREADS=1 when unset, which would also slow
+    # torch in this process; torch takes its thread count from it too.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    from parity.display import Display
+    from parity.run import INTERRUPTED_EXIT, run_cases
+
+    start = time.perf_counter()
+    print(f"{len(cases)} cases, {jobs} job{'s' if jobs > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
+          flush=True)
+    # With --jobs this process loads the frameworks only when the first report arrives
+    # (unpickling it imports parity.compare), not while the workers load theirs.
+    display = Display(cases, block=None if args.brief else _report_block, bar=not args.no_bar)
+    try:
+        result = run_cases(cases, jobs=jobs, threads=threads, listener=display,
+                           stop_on=lambda o: o.error_type == "ValueError")
+    finally:
+        display.close()
+    usage = [o for o in result.outcomes if o.error_type == "ValueError"]
+    if usage:  # e.g. an input size the architecture does not accept
+        print(f"error: {usage[0].message}", file=sys.stderr)
         return 2
+    from parity.report import format_summary, write_json
+
+    reports = [_report_of(o) for o in result.outcomes]
+    if result.interrupted:
+        print(f"\ninterrupted: {len(reports)} of {result.total} cases finished")
     print(format_summary(reports))
     print(f"wall time {time.perf_counter() - start:.1f}s")
     if args.json:
-        write_json(reports, args.json)
-        print(f"wrote {args.json}")
+        try:
+            write_json(reports, args.json, partial=result.interrupted, total=result.total)
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.json}{' (partial)' if result.interrupted else ''}")
+    if result.interrupted:
+        return INTERRUPTED_EXIT
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _report_block(outcome) -> str:
+    from parity.report import format_report
+
+    return format_report(outcome.report)
+
+
+def _report_of(outcome):
+    """The case's report; for a case that raised, a failed one whose ``error`` check says what."""
+    if outcome.error is None:
+        return outcome.report
+    from parity.compare import Check, Report
+
+    return Report(outcome.case.name, outcome.case.dims, outcome.case.dtype, seconds=outcome.seconds,
+                  checks=[Check("error", False, detail=f"{outcome.error_type}: {outcome.message}")])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 import paddle
 import torch
 
+from parity import progress
 from parity import weights as W
 from parity.checks import (check_copy, check_hot, check_input_sensitivity, check_masks, check_structure, check_train,
                            output_pairs)
@@ -114,6 +115,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     rng = np.random.RandomState(seed)
     x = np.asarray(inputs if inputs is not None else rng.standard_normal(tuple(input_shape))).astype(dtype)
     report = Report(name, dims, dtype)
+    progress.phase("structure")
     set_dtype(torch_module, paddle_module, dtype)
 
     kmap = W.key_map(torch_module, paddle_module)
@@ -162,6 +164,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         return twin
 
     reset()
+    progress.phase("eval")
     tol = TOLERANCES[dtype]
     torch_module.eval()
     paddle_module.eval()
@@ -200,6 +203,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
     proj = Projections(rng.randint(2**31))
 
+    if train and grads:
+        progress.phase("train")
     if train and grads and stochastic:
         shared = share(torch_module, paddle_module, seed)
         try:
@@ -216,6 +221,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     if train and steps > 0 and not stochastic:
         batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
         for opt in ("sgd", "adam"):
+            progress.phase(f"{opt}_steps")
             report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,
                                                torch_twin, seed))
             reset()

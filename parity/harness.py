@@ -16,21 +16,7 @@ import zoo
 import zoo.coverage as coverage_spec
 from parity import weights as W
 from parity.compare import Check, Report, compare_modules
-
-
-def resolve(targets: Iterable[str]) -> list[str]:
-    """Model names for CLI targets: a model name, a family name, or ``all``."""
-    out: list[str] = []
-    for target in targets:
-        if target == "all":
-            found = zoo.names()
-        elif target in zoo.families():
-            found = zoo.names(target)
-        else:
-            zoo.get(target)  # KeyError with suggestions
-            found = [target]
-        out.extend(n for n in found if n not in out)
-    return out
+from parity.run import resolve  # noqa: F401  (framework-free, for the CLI; kept importable from here)
 
 
 def _trainable(model: torch.nn.Module | paddle.nn.Layer) -> int:

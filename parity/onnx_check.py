@@ -28,7 +28,7 @@ import onnxruntime as ort
 import paddle
 import torch
 
-from parity import quiet, weights as W
+from parity import progress, quiet, weights as W
 from parity.judge import TOLERANCES, Check, judge
 from parity.modes import tensors
 from zoo import messages
@@ -272,7 +272,8 @@ def run_onnx(path: str | Path, x: np.ndarray) -> list[np.ndarray]:
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    opts.intra_op_num_threads = 2
+    # As many threads as the process was given (one per --jobs worker), not a fixed two.
+    opts.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})
 
@@ -285,6 +286,7 @@ def check_onnx(torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, x: n
     eager) and onnx_cross (the two ONNX files against each other). A failed export is a
     failed check whose detail carries the exporter's message.
     """
+    progress.phase("onnx")
     torch_model.float().eval()
     paddle_model.to(dtype="float32")
     paddle_model.eval()

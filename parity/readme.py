@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterable
 
 import zoo
+from parity.report import atomic_write_text, report_entries
 from zoo import weight_sources
-from parity.report import atomic_write_text
 from parity.summary import fmt_count, fmt_shape, summarize_registered
 
 START = "<!-- model-table:start -->"
@@ -38,7 +38,7 @@ def parity_status(report: str | Path | None = REPORT) -> dict[tuple[str, int], s
     if report is None or not Path(report).exists():
         return {}
     try:
-        entries = json.loads(Path(report).read_text())
+        entries = report_entries(json.loads(Path(report).read_text()))
         runs: dict[tuple[str, int], list[tuple[str, bool]]] = {}
         inputs: dict[tuple[str, int], str] = {}
         for e in entries:

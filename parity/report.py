@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from parity.compare import Report
 from zoo import files
@@ -45,9 +45,22 @@ def format_reports(reports: Sequence[Report], brief: bool = False) -> str:
     return "\n\n".join(parts)
 
 
-def write_json(reports: Sequence[Report], path: str | Path) -> None:
-    """Write the reports as JSON via a temp file and a rename, so an interrupt leaves no half file."""
-    atomic_write_text(path, json.dumps([r.to_dict() for r in reports], indent=1, default=float))
+def write_json(reports: Sequence[Report], path: str | Path, *, partial: bool = False, total: int | None = None) -> None:
+    """Write the reports as JSON via a temp file and a rename, so an interrupt leaves no half file.
+
+    The document is ``{"partial": ..., "cases": ..., "reports": [...]}``: ``partial`` is true
+    when the run was stopped (Ctrl-C) before all ``cases`` finished."""
+    doc = {"partial": partial, "cases": len(reports) if total is None else total,
+           "reports": [r.to_dict() for r in reports]}
+    atomic_write_text(path, json.dumps(doc, indent=1, default=float))
+
+
+def report_entries(doc: Any) -> list[dict[str, Any]]:
+    """The per-case entries of a JSON report: today's document, or the bare list written before "partial" existed."""
+    entries = doc["reports"] if isinstance(doc, dict) else doc
+    if not isinstance(entries, list):
+        raise TypeError(f"expected a list of reports, got {type(entries).__name__}")
+    return entries
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -68,3 +68,50 @@ def test_memory_format_benchmark_runs(capsys):
         torch.set_num_threads(threads)  # the other tests in this worker keep their setting
     out = capsys.readouterr().out
     assert "lenet5" in out and "128x1x32x32" in out
+
+
+@pytest.fixture(scope="module")
+def ps():
+    return load("parity_speed")
+
+
+def test_phase_clock_counts_each_second_once_in_the_innermost_phase(ps):
+    import types
+
+    now = [0.0]
+    clock = ps.PhaseClock(clock=lambda: now[0])
+    metrics = types.ModuleType("fake.metrics")
+    checks = types.ModuleType("fake.checks")
+
+    def errors():
+        now[0] += 2.0
+
+    def check_train():
+        now[0] += 1.0
+        metrics.errors()  # through the module attribute, as "from parity import metrics" code does
+        checks.errors()  # through a copy of the name, as "from parity.metrics import errors" code does
+        now[0] += 0.5
+
+    errors.__module__, check_train.__module__ = "fake.metrics", "fake.checks"
+    metrics.errors = errors
+    checks.errors, checks.check_train = errors, check_train
+    wrapped = ps.instrument(clock, {"fake.metrics": metrics, "fake.checks": checks})
+    assert wrapped == ["fake.checks.check_train", "fake.metrics.errors"]
+    now[0] += 3.0  # outside any phase
+    checks.check_train()
+    assert clock.close() == {"other": 3.0, "train": 1.5, "metrics": 4.0}
+
+
+def test_speed_table_gives_best_rounds_and_same_round_ratios(ps):
+    def result(train, total):
+        return {"seconds": {"import": 5.0, "train": train, "total": total}, "cases": 4, "passed": 4}
+
+    text = ps.table("lenet", {"this": [result(2.0, 10.0), result(3.0, 12.0)],
+                              "ref": [result(6.0, 20.0), result(6.0, 30.0)]},
+                    {"this": [4.0, 5.0], "ref": [8.0, 20.0]})
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:]}
+    assert rows["train"] == ["2.0", "6.0", "3.00", "2.50"]  # best 6/2; median of 6/2 and 6/3
+    assert rows["total"] == ["10.0", "20.0", "2.00", "2.25"]
+    assert rows["other"] == ["3.0", "9.0", "3.00", "3.88"]  # total - import - train; median of 9/3 and 19/4
+    assert rows["cli"] == ["wall", "4.0", "8.0", "2.00", "3.00"]
+    assert "steps" not in rows  # a phase no tree spent time in is left out

@@ -1,0 +1,384 @@
+"""Running parity cases: in order or in worker processes, with live progress and Ctrl-C.
+
+A case is one call of a per-case function (by default ``run_case``: one
+``parity.harness.run_model`` call) on a ``Case``. ``run_cases`` runs a list of them:
+
+- ``jobs=1`` runs them here, one after another; ``jobs=N`` runs them in N worker
+  processes started with 'spawn' (torch and paddle do not survive a fork after import),
+  each with ``threads`` threads, and streams each result as it finishes;
+- cases whose memory weights add up to more than ``MEMORY_BUDGET`` never run at the same
+  time (the registry's ``heavy`` models: a float64 VGG alone peaks at about 16 GB);
+- a listener (``Display`` for the CLI) hears when each case starts, which check it is in
+  (``parity.progress``) and how it ended;
+- Ctrl-C stops the run and returns what finished, marked ``interrupted``.
+
+This module imports neither torch nor paddle: the CLI imports it before they load, and
+so does every worker before it sets its thread count.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import multiprocessing.connection as mp_connection
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from parity import progress
+
+# A case of a registry model marked ``heavy`` weighs 1, any other 0: two heavy cases
+# never run at once, so --jobs does not double the peak memory of the largest ones.
+MEMORY_BUDGET = 1.0
+# How often the display redraws a running case's check and seconds.
+TICK_S = 1.0
+# The exit status of a run stopped by Ctrl-C, as a shell reports a death by SIGINT.
+INTERRUPTED_EXIT = 128 + signal.SIGINT
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the per-case function: ``fn(case)`` returns a ``Report``.
+
+    ``kwargs`` go to ``parity.harness.run_model`` beside name, dims and dtype; ``weight``
+    is the case's share of ``MEMORY_BUDGET``."""
+
+    name: str
+    dims: int
+    dtype: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    weight: float = 0.0
+
+    @property
+    def title(self) -> str:
+        return self.label or f"{self.name} {self.dims}D {self.dtype}"
+
+
+@dataclass
+class Outcome:
+    """How one case ended: its report, or the error it raised (``error`` is the traceback text)."""
+
+    case: Case
+    report: Any = None
+    error: str | None = None
+    error_type: str = ""
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """The outcomes of the cases that finished, in the cases' order; ``interrupted`` after Ctrl-C."""
+
+    outcomes: list[Outcome]
+    total: int
+    interrupted: bool = False
+
+
+def resolve(targets: Iterable[str]) -> list[str]:
+    """Model names for CLI targets: a model name, a family name, or ``all`` (KeyError with suggestions)."""
+    import zoo
+
+    out: list[str] = []
+    for target in targets:
+        if target == "all":
+            found = zoo.names()
+        elif target in zoo.families():
+            found = zoo.names(target)
+        else:
+            zoo.get(target)  # KeyError with suggestions
+            found = [target]
+        out.extend(n for n in found if n not in out)
+    return out
+
+
+def memory_weight(name: str) -> float:
+    """A case's share of MEMORY_BUDGET, from the registry."""
+    import zoo
+
+    return 1.0 if zoo.get(name).heavy else 0.0
+
+
+def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[str], *, onnx: bool = True,
+                  **kwargs: Any) -> list[Case]:
+    """names x dims x dtypes as ``run_many`` runs them: ONNX (always float32) once per model and dims.
+
+    ``kwargs`` (batch, size, steps...) go to every case unchanged."""
+    dtypes = list(dtypes)
+    cases = []
+    for name in names:
+        weight = memory_weight(name)
+        for d in dims:
+            for dtype in dtypes:
+                with_onnx = onnx and (dtype == "float32" or "float32" not in dtypes)
+                cases.append(Case(name, d, dtype, {**kwargs, "onnx": with_onnx}, weight=weight))
+    return cases
+
+
+def run_case(case: Case):
+    """The default per-case function: ``parity.harness.run_model`` on the case."""
+    from parity.harness import run_model
+
+    progress.phase("build")
+    return run_model(case.name, case.dims, case.dtype, **case.kwargs)
+
+
+def load_harness() -> None:
+    """Import what ``run_case`` needs, so that a worker does it once before its first case
+    (paddle takes seconds to import) and no case's time includes it."""
+    import parity.harness  # noqa: F401
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs(n_cases: int, cores: int | None = None) -> int:
+    """Worker processes for ``n_cases`` cases: one per core, one thread each.
+
+    Measured on the 2-core machine while other jobs kept its load average at 13-14 (one
+    run each, README "Full parity runs"): ``python -m parity lenet`` took 191 s of wall
+    time and 42 s of CPU with 2 workers x 1 thread, 404 s and 74 s in 1 process x 2
+    threads; ``squeezenet`` 217 s and 44 s against 678 s and 122 s. These small tensors
+    give a second thread little to do but wait at a barrier. A single case has nothing to
+    share, so it runs here."""
+    cores = usable_cores() if cores is None else cores
+    return max(1, min(cores, n_cases))
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    cores = usable_cores() if cores is None else cores
+    return max(1, cores // max(1, jobs))
+
+
+class Listener:
+    """What ``run_cases`` tells as it goes; the base class ignores everything."""
+
+    def started(self, index: int, case: Case) -> None: ...
+
+    def phase(self, index: int, name: str) -> None: ...
+
+    def ended(self, index: int, outcome: Outcome) -> None: ...
+
+    def tick(self) -> None: ...
+
+
+def _outcome_of(case: Case, fn: Callable[[Case], Any], start: float) -> Outcome:
+    try:
+        report = fn(case)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return Outcome(case, error=traceback.format_exc(), error_type=type(exc).__name__, message=str(exc),
+                       seconds=time.perf_counter() - start)
+    return Outcome(case, report=report, seconds=time.perf_counter() - start)
+
+
+def run_cases(cases: Sequence[Case], fn: Callable[[Case], Any] = run_case, *, jobs: int = 1,
+              threads: int | None = None, listener: Listener | None = None,
+              stop_on: Callable[[Outcome], bool] = lambda o: False,
+              prepare: Callable[[], None] | None = load_harness) -> RunResult:
+    """Run ``fn`` on every case and return the outcomes in the cases' order.
+
+    ``jobs > 1`` runs them in that many spawned workers with ``threads`` threads each
+    (default: the cores shared out), each of which calls ``prepare`` first; ``fn`` and
+    ``prepare`` must then be importable by name. A case for
+    which ``stop_on`` is true stops the run: no further case starts and the running ones
+    are ended. Ctrl-C does the same and marks the result ``interrupted``."""
+    listener = listener or Listener()
+    if jobs <= 1 or len(cases) <= 1:
+        done, interrupted = _run_here(cases, fn, listener, stop_on, prepare)
+    else:
+        done, interrupted = _run_workers(cases, fn, jobs, threads or threads_per_job(jobs), listener, stop_on,
+                                         prepare)
+    return RunResult([done[i] for i in sorted(done)], len(cases), interrupted)
+
+
+def _run_here(cases, fn, listener: Listener, stop_on, prepare) -> tuple[dict[int, Outcome], bool]:
+    done: dict[int, Outcome] = {}
+    ticker = _Ticker(listener)
+    try:
+        if prepare is not None:
+            prepare()
+        for i, case in enumerate(cases):
+            listener.started(i, case)
+            with progress.listening(lambda name, i=i: listener.phase(i, name)):
+                done[i] = _outcome_of(case, fn, time.perf_counter())
+            listener.ended(i, done[i])
+            if stop_on(done[i]):
+                break
+    except KeyboardInterrupt:
+        return done, True
+    finally:
+        ticker.stop()
+    return done, False
+
+
+class _Ticker:
+    """Calls ``listener.tick()`` every TICK_S from a thread, while this process runs a case itself."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(listener,), daemon=True)
+        self._thread.start()
+
+    def _loop(self, listener: Listener) -> None:
+        while not self._stop.wait(TICK_S):
+            listener.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _worker(tasks, conn, threads: int, prepare: Callable[[], None] | None) -> None:
+    """A worker process: set the thread count before any framework loads, prepare, then run
+    cases until None, telling the parent through its own pipe (a shared queue would hang
+    every worker if one were killed while holding its lock)."""
+    # The parent handles Ctrl-C (a terminal sends it to the whole process group) and ends us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # torch and paddle both take their thread count from it when they load.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if prepare is not None:
+        prepare()
+    # paddle's import makes SIGTERM print a "FatalError" report; ending a worker is no error.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while (task := tasks.get()) is not None:
+        index, case, fn = task
+        conn.send(("started", index, None))
+        with progress.listening(lambda name: conn.send(("phase", index, name))):
+            outcome = _outcome_of(case, fn, time.perf_counter())
+        try:
+            conn.send(("ended", index, outcome))
+        except Exception as exc:  # an unpicklable report (pickling fails before anything is sent)
+            conn.send(("ended", index, Outcome(case, error=f"cannot send the result: {exc}",
+                                              error_type=type(exc).__name__, message=str(exc),
+                                              seconds=outcome.seconds)))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    tasks: Any
+    conn: Any
+    index: int | None = None  # the case it runs
+    started: float = 0.0
+
+
+def _start_worker(ctx, threads: int, prepare) -> _Slot:
+    tasks = ctx.SimpleQueue()
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker, args=(tasks, send, threads, prepare), daemon=True)
+    proc.start()
+    send.close()  # the worker's end; ours reads EOF if the worker dies
+    return _Slot(proc, tasks, receive)
+
+
+def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on,
+                 prepare) -> tuple[dict[int, Outcome], bool]:
+    ctx = mp.get_context("spawn")
+    start = functools.partial(_start_worker, ctx, threads, prepare)
+    slots = [start() for _ in range(min(jobs, len(cases)))]
+    pending = list(range(len(cases)))
+    done: dict[int, Outcome] = {}
+    stopping = False
+    ticked = time.monotonic()
+    try:
+        while len(done) < len(cases):
+            if not stopping:
+                _assign(cases, fn, slots, pending)
+            busy = [s for s in slots if s.index is not None]
+            if not busy:
+                break  # stopped early
+            ready = set(mp_connection.wait([s.conn for s in busy] + [s.process.sentinel for s in busy], TICK_S))
+            for k, slot in enumerate(slots):
+                if slot.index is None:
+                    continue
+                if slot.conn in ready or slot.process.sentinel in ready:
+                    stopping = _receive(cases, slot, done, listener, stop_on) or stopping
+                if slot.index is not None and slot.process.sentinel in ready:
+                    stopping = _died(cases, slot, done, listener, stop_on) or stopping
+                    slot.conn.close()
+                    slots[k] = start()
+            if time.monotonic() - ticked >= TICK_S:
+                ticked = time.monotonic()
+                listener.tick()
+        return done, False
+    except KeyboardInterrupt:
+        return done, True
+    finally:
+        _close(slots)
+
+
+def _receive(cases, slot: _Slot, done, listener: Listener, stop_on) -> bool:
+    """Pass on what the worker has sent; True if a case that ended stops the run."""
+    stop = False
+    try:
+        while slot.index is not None and slot.conn.poll():
+            kind, index, payload = slot.conn.recv()
+            if kind == "started":
+                slot.started = time.perf_counter()
+                listener.started(index, cases[index])
+            elif kind == "phase":
+                listener.phase(index, payload)
+            else:
+                stop = _finish(slot, payload, done, listener, stop_on) or stop
+    except (EOFError, OSError):
+        pass  # the worker died; the caller sees its sentinel
+    return stop
+
+
+def _died(cases, slot: _Slot, done, listener: Listener, stop_on) -> bool:
+    """A worker killed from outside (the kernel's out-of-memory killer) sends no result: its
+    case fails with the exit code."""
+    slot.process.join(5)  # the sentinel is ready before the exit code is collected
+    code = slot.process.exitcode
+    outcome = Outcome(cases[slot.index], error=f"the worker running it exited with code {code}",
+                      error_type="WorkerDied", message=f"exit code {code}", seconds=time.perf_counter() - slot.started)
+    return _finish(slot, outcome, done, listener, stop_on)
+
+
+def _assign(cases, fn, slots: list[_Slot], pending: list[int]) -> None:
+    """Give each idle worker the first pending case that fits the memory budget beside the running ones."""
+    for slot in slots:
+        if slot.index is not None:
+            continue
+        load = sum(cases[s.index].weight for s in slots if s.index is not None)
+        pick = next((i for i in pending if load + cases[i].weight <= MEMORY_BUDGET or load == 0), None)
+        if pick is None:
+            return
+        pending.remove(pick)
+        slot.index, slot.started = pick, time.perf_counter()
+        slot.tasks.put((pick, cases[pick], fn))
+
+
+def _finish(slot: _Slot, outcome: Outcome, done: dict[int, Outcome], listener: Listener, stop_on) -> bool:
+    index, slot.index = slot.index, None
+    done[index] = outcome
+    listener.ended(index, outcome)
+    return bool(stop_on(outcome))
+
+
+def _close(slots: list[_Slot]) -> None:
+    """Idle workers leave on None; busy ones (after Ctrl-C or a stop) are ended."""
+    for slot in slots:
+        if slot.index is None and slot.process.is_alive():
+            try:
+                slot.tasks.put(None)
+            except (OSError, ValueError):
+                pass
+        else:
+            slot.process.terminate()
+    deadline = time.monotonic() + 10
+    for slot in slots:
+        slot.process.join(max(0.0, deadline - time.monotonic()))
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()

@@ -1,0 +1,194 @@
+"""parity.run and parity.display: cases in order and in worker processes, memory weights,
+errors, dead workers, and the progress lines; with stand-in case functions (no model)."""
+import io
+import os
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from parity import progress
+from parity import run as R
+from parity.display import Display
+
+
+@dataclass
+class FakeCheck:
+    name: str
+    passed: bool
+
+
+@dataclass
+class FakeReport:
+    """What the runner and the display read of a Report."""
+
+    ok: bool
+    checks: list = field(default_factory=list)
+    pid: int = 0
+    began: float = 0.0
+    finished: float = 0.0
+
+    def failed(self):
+        return [c for c in self.checks if not c.passed]
+
+
+def fake_case(case: R.Case) -> FakeReport:
+    """A stand-in for run_model, driven by the case's kwargs (module-level: workers import it by name)."""
+    began = time.time()
+    for name in case.kwargs.get("phases", ()):
+        progress.phase(name)
+    time.sleep(case.kwargs.get("sleep", 0.0))
+    if case.kwargs.get("interrupt"):
+        raise KeyboardInterrupt  # Ctrl-C while this process runs the case itself
+    if case.kwargs.get("exit"):
+        os._exit(9)  # as the out-of-memory killer would end it
+    if case.kwargs.get("raise"):
+        raise case.kwargs["raise"]("bad case")
+    ok = case.kwargs.get("ok", True)
+    return FakeReport(ok, [FakeCheck("eval_forward", True), FakeCheck("sgd_steps", ok)], os.getpid(), began,
+                      time.time())
+
+
+class Recorder(R.Listener):
+    def __init__(self):
+        self.events = []
+
+    def started(self, index, case):
+        self.events.append(("started", index))
+
+    def phase(self, index, name):
+        self.events.append(("phase", index, name))
+
+    def ended(self, index, outcome):
+        self.events.append(("ended", index))
+
+
+def cases(*kwargs_list, weight=0.0):
+    return [R.Case(f"m{i}", 2, "float64", kw, weight=weight) for i, kw in enumerate(kwargs_list)]
+
+
+def test_in_order_run_reports_phases_and_keeps_going_after_an_error():
+    rec = Recorder()
+    result = R.run_cases(cases({"phases": ["build", "train"]}, {"raise": RuntimeError}, {"ok": False}),
+                         fake_case, listener=rec, prepare=None)
+    assert not result.interrupted and result.total == 3
+    assert rec.events == [("started", 0), ("phase", 0, "build"), ("phase", 0, "train"), ("ended", 0),
+                          ("started", 1), ("ended", 1), ("started", 2), ("ended", 2)]
+    ok, err, failed = result.outcomes
+    assert ok.report.ok and ok.error is None
+    assert err.report is None and err.error_type == "RuntimeError" and err.message == "bad case"
+    assert "Traceback" in err.error and "fake_case" in err.error
+    assert not failed.report.ok
+    assert progress._listener is None  # the hook is released after the run
+
+
+def test_stop_on_ends_the_run_at_that_case():
+    result = R.run_cases(cases({}, {"raise": ValueError}, {}), fake_case, prepare=None,
+                         stop_on=lambda o: o.error_type == "ValueError")
+    assert [o.case.name for o in result.outcomes] == ["m0", "m1"] and result.total == 3
+
+
+def test_ctrl_c_in_an_in_order_run_returns_what_finished():
+    result = R.run_cases(cases({}, {"interrupt": True}, {}), fake_case, prepare=None)
+    assert result.interrupted and result.total == 3
+    assert [o.case.name for o in result.outcomes] == ["m0"]
+    assert progress._listener is None
+
+
+def test_workers_stream_results_and_heavy_cases_never_overlap():
+    light = [{"sleep": 0.2, "phases": ["eval"]}] * 2
+    heavy = cases({"sleep": 0.6}, {"sleep": 0.6}, weight=1.0)
+    work = heavy + [R.Case(f"l{i}", 1, "float32", kw) for i, kw in enumerate(light)]
+    rec = Recorder()
+    result = R.run_cases(work, fake_case, jobs=2, threads=1, listener=rec, prepare=None)
+    assert not result.interrupted
+    assert [o.case for o in result.outcomes] == work  # in the cases' order, whatever order they ended in
+    reports = [o.report for o in result.outcomes]
+    assert all(r.ok for r in reports)
+    assert len({r.pid for r in reports}) == 2 and os.getpid() not in {r.pid for r in reports}
+    first, second = reports[0], reports[1]
+    assert first.finished <= second.began or second.finished <= first.began  # never two heavy at once
+    assert ("phase", 2, "eval") in rec.events and rec.events.count(("phase", 3, "eval")) == 1
+    for i in range(4):  # each case starts before it ends, once
+        assert rec.events.index(("started", i)) < rec.events.index(("ended", i))
+
+
+def test_a_dead_worker_fails_its_case_and_is_replaced():
+    result = R.run_cases(cases({"exit": True}, {}, {}), fake_case, jobs=2, threads=1, prepare=None)
+    dead, *rest = result.outcomes
+    assert dead.error_type == "WorkerDied" and "exit code 9" in dead.message
+    assert [o.report.ok for o in rest] == [True, True]
+
+
+def test_assign_fills_idle_workers_within_the_memory_budget():
+    work = [R.Case("vgg", 2, "float64", weight=1.0), R.Case("vgg", 2, "float32", weight=1.0),
+            R.Case("lenet", 2, "float64")]
+
+    class Q:
+        def __init__(self):
+            self.got = []
+
+        def put(self, item):
+            self.got.append(item[0])
+
+    slots = [R._Slot(None, Q(), None), R._Slot(None, Q(), None)]
+    pending = [0, 1, 2]
+    R._assign(work, fake_case, slots, pending)
+    assert [s.index for s in slots] == [0, 2] and pending == [1]  # the second heavy case waits
+    slots[1].index = None
+    R._assign(work, fake_case, slots, pending)
+    assert slots[1].index is None and pending == [1]  # still waits while the first runs
+    slots[0].index = None
+    R._assign(work, fake_case, slots, pending)
+    assert slots[0].index == 1 and pending == []
+
+
+def test_default_cases_put_onnx_on_float32_and_weigh_heavy_models():
+    import zoo
+
+    heavy = next(n for n in zoo.names() if zoo.get(n).heavy)
+    got = R.default_cases(["lenet5", heavy], [2], ["float64", "float32"], onnx=True, size=None)
+    assert [(c.name, c.dtype, c.kwargs["onnx"], c.weight) for c in got] == [
+        ("lenet5", "float64", False, 0.0), ("lenet5", "float32", True, 0.0),
+        (heavy, "float64", False, 1.0), (heavy, "float32", True, 1.0)]
+    assert R.default_cases(["lenet5"], [1], ["float64"], onnx=True)[0].kwargs["onnx"]  # ONNX needs a case
+    assert R.resolve(["lenet5", "lenet", "lenet5"]) == ["lenet5"] + [n for n in zoo.names("lenet") if n != "lenet5"]
+    with pytest.raises(KeyError, match="unknown model 'lenet6'"):
+        R.resolve(["lenet6"])
+
+
+def test_jobs_and_threads_share_the_cores():
+    assert R.default_jobs(40, cores=2) == 2 and R.default_jobs(1, cores=2) == 1
+    assert R.threads_per_job(2, cores=2) == 1 and R.threads_per_job(1, cores=2) == 2
+    assert R.threads_per_job(3, cores=2) == 1
+
+
+def test_display_prints_start_and_end_lines_and_names_the_check_of_a_long_case(monkeypatch):
+    monkeypatch.setattr("parity.display.SHOW_PHASE_AFTER_S", 0.0)
+    out, err = io.StringIO(), io.StringIO()
+    err.isatty = lambda: True  # redraw at every tick, as on a terminal
+    work = cases({"phases": ["train"]}, {"ok": False}, {"raise": RuntimeError})
+    display = Display(work, block=lambda o: f"table of {o.case.name}", out=out, err=err)
+    postfixes = []
+    display.tick = lambda real=display.tick: (real(), postfixes.append(display.bar.postfix))
+    R.run_cases(work, fake_case, listener=display, prepare=None)
+    display.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "start [1/3] m0 2D float64"
+    assert lines[1].startswith("PASS  [1/3] m0 2D float64  ") and lines[1].endswith("s")
+    assert lines[2] == "table of m0"
+    assert lines[5].startswith("FAIL  [2/3] m1 2D float64") and lines[5].endswith("failed: sgd_steps")
+    assert lines[8] == "start [3/3] m2 2D float64"
+    assert lines[9].startswith("ERROR [3/3] m2 2D float64") and lines[9].endswith("RuntimeError: bad case")
+    assert "table of m2" not in out.getvalue()  # an error has no table
+    assert any(p and "m0 2D float64: train" in p for p in postfixes)
+    assert "3/3" in err.getvalue() and "Traceback" in err.getvalue()  # the bar, and the error's traceback
+
+
+def test_brief_display_prints_only_the_lines():
+    out = io.StringIO()
+    work = cases({}, {})
+    display = Display(work, out=out, bar=False)
+    R.run_cases(work, fake_case, listener=display, prepare=None)
+    display.close()
+    assert [line.split()[0] for line in out.getvalue().splitlines()] == ["start", "PASS", "start", "PASS"]
