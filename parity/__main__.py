@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="float64 proves exactness, float32 is what users run (default both)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export checks")
+    p.add_argument("--parity-only", action="store_true",
+                   help="only the parity-size case of each model, dims and dtype: no other sizes, hot activations, "
+                        "live dropout or builder options (see zoo/coverage.py)")
     p.add_argument("--batch", type=_positive, default=None,
                    help="batch size of the test input (default: each model's parity batch, 4 or 2 for the largest)")
     p.add_argument("--size", type=_positive, help="spatial input size (default: each model's parity size)")
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if (problem := _check_size(names, args.size)) is not None:
         parser.error(problem)
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
-    cases = default_cases(names, args.dims, dtypes, onnx=not args.no_onnx, batch=args.batch, size=args.size)
+    cases = default_cases(names, args.dims, dtypes, onnx=not args.no_onnx, coverage=not args.parity_only,
+                          batch=args.batch, size=args.size)
     jobs = args.jobs or default_jobs(len(cases))
     # A thread count the user set holds for every process; workers set it before torch loads.
     threads = int(os.environ.get("OMP_NUM_THREADS") or threads_per_job(jobs))

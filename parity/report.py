@@ -28,11 +28,11 @@ def format_report(r: Report) -> str:
 
 def format_summary(reports: Sequence[Report]) -> str:
     """One line per model, dims and dtype: the verdict and the worst error as a fraction of its tolerance."""
-    lines = [f"{'model':<26}{'dims':>4}  {'dtype':<8}{'case':<22}{'result':<7}{'checks':>7}  {'worst err/tol':>13}  failed"]
+    lines = [f"{'model':<26}{'dims':>4}  {'dtype':<8}{'case':<26}{'result':<7}{'checks':>7}  {'worst err/tol':>13}  failed"]
     for r in reports:
         ratios = [c.ratio() for c in r.checks if c.ratio() is not None]
         failed = ", ".join(c.name for c in r.failed())
-        lines.append(f"{r.model:<26}{r.dims!s:>4}  {r.dtype:<8}{r.case:<22}{'PASS' if r.ok else 'FAIL':<7}{len(r.checks):>7}"
+        lines.append(f"{r.model:<26}{r.dims!s:>4}  {r.dtype:<8}{r.case:<26}{'PASS' if r.ok else 'FAIL':<7}{len(r.checks):>7}"
                      f"  {_num(max(ratios) if ratios else None):>13}  {failed}")
     n_fail = sum(not r.ok for r in reports)
     lines.append(f"{len(reports) - n_fail} passed, {n_fail} failed")

@@ -104,19 +104,29 @@ def memory_weight(name: str) -> float:
 
 
 def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[str], *, onnx: bool = True,
-                  **kwargs: Any) -> list[Case]:
-    """names x dims x dtypes as ``run_many`` runs them: ONNX (always float32) once per model and dims.
+                  coverage: bool = True, **kwargs: Any) -> list[Case]:
+    """Every case of each name (parity/cases.py: the parity size in each dtype and, with
+    ``coverage``, the sizes, hot activations, stochastic layers and options); ONNX (always
+    float32) once per model and dims, with the parity case.
 
-    ``kwargs`` (batch, size, steps...) go to every case unchanged."""
+    ``kwargs`` (batch, size, steps...) go to every case unchanged; ``size`` only to the
+    parity cases, which are then the only ones."""
+    from parity.cases import cases as model_cases
+
     dtypes = list(dtypes)
-    cases = []
+    coverage = coverage and kwargs.get("size") is None
+    out = []
     for name in names:
         weight = memory_weight(name)
-        for d in dims:
-            for dtype in dtypes:
-                with_onnx = onnx and (dtype == "float32" or "float32" not in dtypes)
-                cases.append(Case(name, d, dtype, {**kwargs, "onnx": with_onnx}, weight=weight))
-    return cases
+        for c in model_cases(name, dims, dtypes, coverage=coverage):
+            with_onnx = onnx and c.kind == "parity" and (c.dtype == "float32" or "float32" not in dtypes)
+            extra = {"kind": c.kind, "options": dict(c.options) or None}
+            if c.size is not None:
+                extra["size"] = c.size
+            label = "" if c.kind == "parity" else f"{name} {c.dims}D {c.dtype} {c.key}"
+            out.append(Case(name, c.dims, c.dtype, {**kwargs, **extra, "onnx": with_onnx}, label=label,
+                            weight=weight))
+    return out
 
 
 def run_case(case: Case):
