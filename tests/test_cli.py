@@ -21,7 +21,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_model_run_writes_json_and_exits_zero(tmp_path):
     out = tmp_path / "sub" / "report.json"
-    proc = run("lenet5_original", "--dims", "1", "--jobs", "1", "--json", str(out))
+    proc = run("lenet5_original", "--dims", "1", "--jobs", "1", "--parity-only", "--json", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed, 0 failed" in proc.stdout
     doc = json.loads(out.read_text())
@@ -30,7 +30,7 @@ def test_model_run_writes_json_and_exits_zero(tmp_path):
     assert [(r["model"], r["dims"], r["dtype"], r["ok"]) for r in reports] == [
         ("lenet5_original", 1, "float64", True), ("lenet5_original", 1, "float32", True)]
     checks = {c["name"]: c for c in reports[1]["checks"]}
-    assert {"onnx_torch", "onnx_paddle", "onnx_cross", "bn_stats", "sgd_steps"} <= set(checks)
+    assert {"onnx_torch", "onnx_paddle", "onnx_cross", "train_param_grads", "sgd_steps"} <= set(checks)
     assert all(c["passed"] for c in checks.values())
     assert checks["eval_forward"]["tol"] == 1e-4 and checks["eval_forward"]["max_abs"] is not None
 
@@ -52,6 +52,7 @@ def test_too_small_input_is_a_usage_error_without_traceback():
 def test_usage_errors_and_help_answer_before_the_frameworks_load():
     """The real proof is that neither framework is imported; the clock only guards against a regression."""
     probe = ("import sys, time\n"
+             "sys.argv = ['-m']  # what python -m parity has there while the package loads\n"
              "from parity.__main__ import main\n"
              "for argv in (['lenet5', '--dims', '3'], ['lenet6'], ['lenet_bn', '--size', '8'], ['--help']):\n"
              "    try:\n"
@@ -106,7 +107,7 @@ def test_ctrl_c_prints_the_summary_and_writes_a_partial_json(tmp_path, jobs):
     out = tmp_path / "partial.json"
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "parity", "lenet", "--dims", "2", "--dtype", "float64",
+    proc = subprocess.Popen([sys.executable, "-m", "parity", "lenet", "--parity-only", "--dims", "2", "--dtype", "float64",
                              "--no-onnx", "--brief", "--no-bar", "--jobs", jobs, "--json", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen: list[str] = []
@@ -132,7 +133,7 @@ def test_ctrl_c_prints_the_summary_and_writes_a_partial_json(tmp_path, jobs):
     assert 1 <= len(doc["reports"]) < 5 and first_model in [r["model"] for r in doc["reports"]]
     assert not list(tmp_path.glob(".partial.json.*"))  # no temp file left behind
     finished = [r["model"] for r in doc["reports"]]
-    here = run_cases(default_cases(finished, [2], ["float64"], onnx=False), prepare=None)
+    here = run_cases(default_cases(finished, [2], ["float64"], onnx=False, coverage=False), prepare=None)
     assert _verdicts(doc["reports"]) == _verdicts(o.report.to_dict() for o in here.outcomes)
 
 
@@ -142,7 +143,7 @@ def test_jobs_2_gives_the_verdicts_of_jobs_1(tmp_path):
     docs = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}.json"
-        proc = run("lenet", "--no-onnx", "--brief", "--jobs", jobs, "--json", str(out))
+        proc = run("lenet", "--no-onnx", "--brief", "--parity-only", "--jobs", jobs, "--json", str(out))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.count("\nstart ") == proc.stdout.count("\nPASS  ") == 20
         docs[jobs] = json.loads(out.read_text())

@@ -147,10 +147,15 @@ def test_default_cases_put_onnx_on_float32_and_weigh_heavy_models():
     import zoo
 
     heavy = next(n for n in zoo.names() if zoo.get(n).heavy)
-    got = R.default_cases(["lenet5", heavy], [2], ["float64", "float32"], onnx=True, size=None)
+    got = R.default_cases(["lenet5", heavy], [2], ["float64", "float32"], onnx=True, size=None, coverage=False)
     assert [(c.name, c.dtype, c.kwargs["onnx"], c.weight) for c in got] == [
         ("lenet5", "float64", False, 0.0), ("lenet5", "float32", True, 0.0),
         (heavy, "float64", False, 1.0), (heavy, "float32", True, 1.0)]
+    # with coverage, the other cases follow the parity ones, without ONNX
+    full = R.default_cases(["squeezenet1_1"], [2], ["float64", "float32"], onnx=True)
+    assert [(c.kwargs["kind"], c.dtype, c.kwargs["onnx"]) for c in full][:4] == [
+        ("parity", "float64", False), ("parity", "float32", True), ("asym", "float64", False), ("asym", "float32", False)]
+    assert {c.kwargs["kind"] for c in full} == {"parity", "asym", "real", "hot", "stochastic"}
     assert R.default_cases(["lenet5"], [1], ["float64"], onnx=True)[0].kwargs["onnx"]  # ONNX needs a case
     assert R.resolve(["lenet5", "lenet", "lenet5"]) == ["lenet5"] + [n for n in zoo.names("lenet") if n != "lenet5"]
     with pytest.raises(KeyError, match="unknown model 'lenet6'"):
