@@ -43,6 +43,8 @@ from parity.modes import Projections, set_dtype, tensors
 from parity.randomize import calibrate_batchnorm, randomize_degenerate
 from parity.steps import ADAM, SGD, check_steps
 
+CALIBRATION_BATCH = 16  # samples in the pass that sets BatchNorm's running statistics (randomize.py)
+
 __all__ = ["ADAM", "DTYPES", "METRICS", "SENSITIVITY_FACTOR", "SGD", "TOLERANCES", "Check", "Report",
            "compare_modules", "locate_divergence", "locate_grad_divergence"]
 
@@ -126,8 +128,11 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         return report
     if randomize and copy_weights:
         redrawn = randomize_degenerate(torch_module, seed)
+        # Statistics from many samples: a batch of 2 or 4 at a 1x1 feature map gives a channel a
+        # variance from that many values, near 0 at times, and eval then divides by its root.
+        calibration_shape = (max(CALIBRATION_BATCH, x.shape[0]),) + tuple(x.shape[1:])
         calibrated = calibrate_batchnorm(torch_module, np.random.RandomState([seed, 8191]).standard_normal(
-            x.shape).astype(dtype))
+            calibration_shape).astype(dtype))
         if redrawn or calibrated:
             report.notes.append(f"before the copy, {len(redrawn)} tensors initialised to a constant were redrawn "
                                 f"at random (BatchNorm affine and the like) and {calibrated} BatchNorm layers took "
