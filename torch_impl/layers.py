@@ -7,9 +7,10 @@ paddle_impl/layers.py mirrors this file name for name.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
+import torch.fx
 from torch import nn
 
 from zoo.shapes import check_input_shape
@@ -68,6 +69,14 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
     return BATCH_NORM[dims](num_features, eps=eps, momentum=momentum)
 
 
+def linear_head(in_features: int, num_classes: int) -> nn.Module:
+    """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
+    the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be 0 (features) or more, got {num_classes}")
+    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
 class ConvNormAct(nn.Sequential):
     """conv, BatchNorm, activation as a Sequential (keys ``0.weight``, ``1.running_mean``),
     the layout of torchvision's ``Conv2dNormActivation``."""
@@ -108,12 +117,20 @@ class DownSample(nn.Module):
         return self.pool(x) * self.weight.view(view) + self.bias.view(view)
 
 
-def check_input(x: torch.Tensor, *, model: str, dims: int, in_channels: int,
-                size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
-    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
-    if torch.jit.is_tracing():  # export traces one fixed shape, already checked in eager mode
-        return
-    check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
+def check_input(x: torch.Tensor, model: str, dims: int, in_channels: int, size: Any = None,
+                min_size: Any = None) -> None:
+    """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes).
+
+    ``size`` is an int, a sequence of ints or None, ``min_size`` an int or None (typed Any,
+    and not keyword-only, because TorchScript compiles this signature). Skipped where
+    there is no concrete shape to check: under ``torch.jit.script`` (the branch is not
+    even compiled), ``torch.jit.trace`` (export traces one shape, already checked in
+    eager mode) and ``torch.fx`` symbolic tracing (torchvision's feature extractor).
+    """
+    if not torch.jit.is_scripting():
+        if not (torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)):
+            check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size,
+                              min_size=min_size)
 
 
 def init_default_(module: nn.Module) -> None:

@@ -1,7 +1,7 @@
 """The builder registry both implementation packages instantiate (framework-free)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from zoo import models
 
@@ -9,8 +9,9 @@ from zoo import models
 class Registry:
     """Builders registered under the names zoo/models.py lists, for one package."""
 
-    def __init__(self, package: str) -> None:
+    def __init__(self, package: str, feature_net: Callable[..., Any] | None = None) -> None:
         self.package = package
+        self.feature_net = feature_net  # the package's FeatureNet(model, out_indices, name)
         self._builders: dict[str, Callable[..., Any]] = {}
 
     def register(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -22,11 +23,19 @@ class Registry:
         self._builders[name] = fn
         return fn
 
-    def build(self, name: str, **kwargs: Any) -> Any:
+    def build(self, name: str, features_only: bool = False, out_indices: Sequence[int] | None = None,
+              **kwargs: Any) -> Any:
+        """The model ``name`` from its builder's ``kwargs``; with ``features_only``, its body
+        returning the feature maps at ``out_indices`` (all levels when None)."""
         models.get(name)  # a KeyError naming close matches for a typo
         if name not in self._builders:
             raise KeyError(f"{name!r} is listed in zoo/models.py but {self.package} has no builder for it")
-        return self._builders[name](**kwargs)
+        if out_indices is not None and not features_only:
+            raise ValueError("out_indices picks feature maps of a features_only model: pass features_only=True too")
+        model = self._builders[name](**kwargs)
+        if features_only:
+            return self.feature_net(model, out_indices, name)
+        return model
 
     def names(self, family: str | None = None) -> list[str]:
         return [n for n in models.names(family) if n in self._builders]
