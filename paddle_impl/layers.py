@@ -182,6 +182,14 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
     return BATCH_NORM[dims](num_features, eps=eps, momentum=momentum)
 
 
+def linear_head(in_features: int, num_classes: int) -> nn.Layer:
+    """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
+    the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be 0 (features) or more, got {num_classes}")
+    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
 class ConvNormAct(nn.Sequential):
     """conv, BatchNorm, activation as a Sequential (keys ``0.weight``, ``1._mean``),
     the layout of torchvision's ``Conv2dNormActivation``."""
@@ -222,8 +230,8 @@ class DownSample(nn.Layer):
         return self.pool(x) * self.weight.reshape(view) + self.bias.reshape(view)
 
 
-def check_input(x: paddle.Tensor, *, model: str, dims: int, in_channels: int,
-                size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
+def check_input(x: paddle.Tensor, model: str, dims: int, in_channels: int, size: int | Sequence[int] | None = None,
+                min_size: int | None = None) -> None:
     """A ValueError naming the expected and actual shape when ``x`` does not fit (zoo.shapes)."""
     check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
 
