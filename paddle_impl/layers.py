@@ -16,6 +16,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from zoo.features import check_num_classes
 from zoo.shapes import check_input_shape
 
 Size = int | Sequence[int]
@@ -185,9 +186,7 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
 def linear_head(in_features: int, num_classes: int) -> nn.Layer:
     """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
     the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
-    if num_classes < 0:
-        raise ValueError(f"num_classes must be 0 (features) or more, got {num_classes}")
-    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+    return nn.Linear(in_features, num_classes) if check_num_classes(num_classes) > 0 else nn.Identity()
 
 
 class ConvNormAct(nn.Sequential):

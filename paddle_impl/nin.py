@@ -10,6 +10,7 @@ from paddle import nn
 from paddle_impl._registry import register_model
 from paddle_impl.features import Backbone
 from paddle_impl.layers import adaptive_avg_pool, check_dims, check_input, conv, init_default_, max_pool
+from zoo.features import check_num_classes
 from zoo.specs.alexnet import Conv, min_input_size, row_body
 from zoo.specs.nin import NIN_BLOCKS, NIN_DROPOUT, NIN_HEAD
 
@@ -60,7 +61,9 @@ class NiN(Backbone, nn.Layer):
 
     def make_head(self, in_features: int, num_classes: int) -> nn.Layer:
         """The last NiN block, one map per class, or an Identity for 0 classes."""
-        return NiNBlock(self.dims, in_features, num_classes, **NIN_HEAD) if num_classes > 0 else nn.Identity()
+        if check_num_classes(num_classes) == 0:
+            return nn.Identity()
+        return NiNBlock(self.dims, in_features, num_classes, **NIN_HEAD)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, model="nin", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)

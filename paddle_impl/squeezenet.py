@@ -12,6 +12,7 @@ from paddle import nn
 from paddle_impl._registry import register_model
 from paddle_impl.features import Backbone
 from paddle_impl.layers import adaptive_avg_pool, check_dims, check_input, conv, max_pool
+from zoo.features import check_num_classes
 from zoo.specs.squeezenet import POOL, SQUEEZENET_FEATURES, STEM_STRIDE, min_size, squeezenet_body
 
 
@@ -79,7 +80,7 @@ class SqueezeNet(Backbone, nn.Layer):
 
     def make_head(self, in_features: int, num_classes: int) -> nn.Layer:
         """The 1x1 conv to the classes, or an Identity for 0."""
-        return conv(self.dims, in_features, num_classes, 1) if num_classes > 0 else nn.Identity()
+        return conv(self.dims, in_features, num_classes, 1) if check_num_classes(num_classes) > 0 else nn.Identity()
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,

@@ -13,6 +13,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from zoo.features import check_num_classes
 from zoo.shapes import check_input_shape
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -72,9 +73,7 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
 def linear_head(in_features: int, num_classes: int) -> nn.Module:
     """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
     the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
-    if num_classes < 0:
-        raise ValueError(f"num_classes must be 0 (features) or more, got {num_classes}")
-    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+    return nn.Linear(in_features, num_classes) if check_num_classes(num_classes) > 0 else nn.Identity()
 
 
 class ConvNormAct(nn.Sequential):

@@ -10,6 +10,7 @@ from torch import nn
 from torch_impl._registry import register_model
 from torch_impl.features import Backbone
 from torch_impl.layers import adaptive_avg_pool, check_dims, check_input, conv, max_pool
+from zoo.features import check_num_classes
 from zoo.specs.squeezenet import POOL, SQUEEZENET_FEATURES, STEM_STRIDE, min_size, squeezenet_body
 
 
@@ -75,7 +76,7 @@ class SqueezeNet(Backbone, nn.Module):
 
     def make_head(self, in_features: int, num_classes: int) -> nn.Module:
         """The 1x1 conv to the classes, or an Identity for 0."""
-        return conv(self.dims, in_features, num_classes, 1) if num_classes > 0 else nn.Identity()
+        return conv(self.dims, in_features, num_classes, 1) if check_num_classes(num_classes) > 0 else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,

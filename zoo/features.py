@@ -89,6 +89,13 @@ def select_levels(levels: Sequence[FeatureInfo], out_indices: Iterable[int] | No
     return chosen
 
 
+def check_num_classes(num_classes: int) -> int:
+    """``num_classes`` if it is 0 (features) or more; a ValueError otherwise."""
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be 0 (features) or more, got {num_classes}")
+    return num_classes
+
+
 def stage_key(path: str) -> str:
     """A stage's name inside a features_only model: its path with dots as underscores
     (timm's FeatureListNet naming; a container's keys may not contain dots)."""
