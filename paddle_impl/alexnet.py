@@ -14,8 +14,8 @@ from paddle import nn
 
 from paddle_impl._registry import register_model
 from paddle_impl.features import Backbone
-from paddle_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_, linear_head,
-                               max_pool)
+from paddle_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                                linear_head, max_pool)
 from zoo.specs.alexnet import ALEXNET_VARIANTS, LRN, Conv, Row, feature_size, last_channels, min_input_size, row_body
 
 

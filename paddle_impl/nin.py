@@ -56,8 +56,8 @@ class NiN(Backbone, nn.Layer):
         self.avgpool = adaptive_avg_pool(dims, 1)
         self.flatten = nn.Flatten()
         init_default_(self)
-        self.init_backbone(row_body("features", NIN_BLOCKS, in_channels, 1), {f"features.{self.body_len + 1}": channels},
-                           num_classes)
+        self.init_backbone(row_body("features", NIN_BLOCKS, in_channels, 1),
+                           {f"features.{self.body_len + 1}": channels}, num_classes)
 
     def make_head(self, in_features: int, num_classes: int) -> nn.Layer:
         """The last NiN block, one map per class, or an Identity for 0 classes."""

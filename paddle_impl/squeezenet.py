@@ -80,7 +80,9 @@ class SqueezeNet(Backbone, nn.Layer):
 
     def make_head(self, in_features: int, num_classes: int) -> nn.Layer:
         """The 1x1 conv to the classes, or an Identity for 0."""
-        return conv(self.dims, in_features, num_classes, 1) if check_num_classes(num_classes) > 0 else nn.Identity()
+        if check_num_classes(num_classes) == 0:
+            return nn.Identity()
+        return conv(self.dims, in_features, num_classes, 1)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,

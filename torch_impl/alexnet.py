@@ -14,8 +14,8 @@ from torch import nn
 
 from torch_impl._registry import register_model
 from torch_impl.features import Backbone
-from torch_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_, linear_head,
-                               max_pool)
+from torch_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                               linear_head, max_pool)
 from zoo.specs.alexnet import ALEXNET_VARIANTS, LRN, Conv, Row, feature_size, last_channels, min_input_size, row_body
 
 

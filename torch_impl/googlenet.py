@@ -14,7 +14,8 @@ from torch import nn
 import zoo
 from torch_impl._registry import register_model
 from torch_impl.features import Backbone
-from torch_impl.layers import BasicConv, adaptive_avg_pool, check_dims, check_input, init_default_, linear_head, max_pool
+from torch_impl.layers import (BasicConv, adaptive_avg_pool, check_dims, check_input, init_default_, linear_head,
+                               max_pool)
 from zoo.specs.googlenet import (AUX, GOOGLENET_VARIANTS, IMAGENET_MEAN_STD, INCEPTION_V1, OUTPUT_FIELDS,
                                  TRUNC_NORMAL_STD, googlenet_body, inception_v1_out)
 

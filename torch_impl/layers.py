@@ -73,7 +73,9 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
 def linear_head(in_features: int, num_classes: int) -> nn.Module:
     """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
     the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
-    return nn.Linear(in_features, num_classes) if check_num_classes(num_classes) > 0 else nn.Identity()
+    if check_num_classes(num_classes) == 0:
+        return nn.Identity()
+    return nn.Linear(in_features, num_classes)
 
 
 class ConvNormAct(nn.Sequential):

@@ -136,7 +136,8 @@ def last_channels(rows: Sequence[Row]) -> int:
     return [r for r in rows if isinstance(r, Conv)][-1].out_channels
 
 
-def row_body(prefix: str, rows: Sequence[Row], in_channels: int, modules_per_conv: int) -> list[Stage]:
+def row_body(prefix: str, rows: Sequence[Row], in_channels: int, modules_per_conv: int
+             ) -> list[Stage]:
     """The stages of a flat Sequential built from ``rows``, where each ``Conv`` row is
     ``modules_per_conv`` modules (conv, [BatchNorm,] ReLU; 1 for a NiN block) and every
     other row one module."""

@@ -47,8 +47,8 @@ PARITY_SIZE = 107
 
 
 # Output channels of each Mixed block kind from its input channels and arguments.
-_MIXED_OUT = {"A": lambda c, pool_features: 224 + pool_features, "B": lambda c: 480 + c, "C": lambda c, _: 768,
-              "D": lambda c: 512 + c, "E": lambda c: 2048}
+_MIXED_OUT = {"A": lambda c, pool_features: 224 + pool_features, "B": lambda c: 480 + c,
+              "C": lambda c, _: 768, "D": lambda c: 512 + c, "E": lambda c: 2048}
 
 
 def inception_v3_body(in_channels: int) -> list[Stage]:
@@ -57,7 +57,8 @@ def inception_v3_body(in_channels: int) -> list[Stage]:
     stages = [Stage("transform", 1, in_channels, level=False), Stage("Conv2d_1a_3x3", 2, 32), Stage("Conv2d_2a_3x3", 1, 32),
               Stage("Conv2d_2b_3x3", 1, 64), Stage("maxpool1", 2, 64), Stage("Conv2d_3b_1x1", 1, 80),
               Stage("Conv2d_4a_3x3", 1, 192), Stage("maxpool2", 2, 192)]
-    stages += [Stage(name, 2 if kind in "BD" else 1, _MIXED_OUT[kind](in_ch, *args)) for name, kind, in_ch, args in MIXED]
+    stages += [Stage(name, 2 if kind in "BD" else 1, _MIXED_OUT[kind](in_ch, *args))
+               for name, kind, in_ch, args in MIXED]
     return stages
 
 MODELS = [

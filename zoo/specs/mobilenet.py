@@ -147,7 +147,8 @@ def mobilenet_v3_last_channel(arch: str, width_mult: float = 1.0, reduced_tail: 
 def mobilenet_v1_body(width_mult: float = 1.0) -> list[Stage]:
     """The body of MobileNet v1: ``conv1``, then the thirteen blocks by name."""
     stages = [Stage("conv1", 2, mobilenet_v1_channels(MOBILENET_V1_STEM, width_mult))]
-    return stages + [Stage(name, s, mobilenet_v1_channels(cout, width_mult)) for name, _, cout, s in MOBILENET_V1_BLOCKS]
+    return stages + [Stage(name, s, mobilenet_v1_channels(cout, width_mult))
+                     for name, _, cout, s in MOBILENET_V1_BLOCKS]
 
 
 def mobilenet_v2_body(width_mult: float = 1.0, round_nearest: int = 8) -> list[Stage]:
