@@ -54,7 +54,8 @@ _MIXED_OUT = {"A": lambda c, pool_features: 224 + pool_features, "B": lambda c: 
 def inception_v3_body(in_channels: int) -> list[Stage]:
     """The body of Inception-v3: the input transform, the stem, and the Mixed blocks (B and
     D reduce by 2), in forward order."""
-    stages = [Stage("transform", 1, in_channels, level=False), Stage("Conv2d_1a_3x3", 2, 32), Stage("Conv2d_2a_3x3", 1, 32),
+    stages = [Stage("transform", 1, in_channels, level=False), Stage("Conv2d_1a_3x3", 2, 32),
+              Stage("Conv2d_2a_3x3", 1, 32),
               Stage("Conv2d_2b_3x3", 1, 64), Stage("maxpool1", 2, 64), Stage("Conv2d_3b_1x1", 1, 80),
               Stage("Conv2d_4a_3x3", 1, 192), Stage("maxpool2", 2, 192)]
     stages += [Stage(name, 2 if kind in "BD" else 1, _MIXED_OUT[kind](in_ch, *args))
