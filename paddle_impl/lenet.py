@@ -119,16 +119,10 @@ class LeNet5(Backbone, nn.Layer):
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size)
-        for i, layer in enumerate(self.features):
-            if i < self.body_len:
-                x = layer(x)
-        return x
+        return self.run_features(x, True)
 
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        for i, layer in enumerate(self.features):
-            if i >= self.body_len:
-                x = layer(x)
-        return self.classifier(x)
+        return self.classifier(self.run_features(x, False))
 
 
 class LeNetBN(Backbone, nn.Layer):

@@ -58,6 +58,14 @@ class Backbone:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def run_features(self, x: torch.Tensor, body: bool) -> torch.Tensor:
+        """The first ``body_len`` layers of ``features`` (``body``), or the others: for the nets
+        whose ``features`` run on into the head (LeNet-5's flatten and C5, NiN's last block)."""
+        for i, layer in enumerate(self.features):
+            if (i < self.body_len) == body:
+                x = layer(x)
+        return x
+
     def make_head(self, in_features: int, num_classes: int) -> nn.Module:
         """A new last classifier layer; a Linear, or an Identity for 0 classes."""
         return linear_head(in_features, num_classes)

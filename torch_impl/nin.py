@@ -67,16 +67,10 @@ class NiN(Backbone, nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, model="nin", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
-        for i, layer in enumerate(self.features):
-            if i < self.body_len:
-                x = layer(x)
-        return x
+        return self.run_features(x, True)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.features):
-            if i >= self.body_len:
-                x = layer(x)
-        return self.flatten(self.avgpool(x))
+        return self.flatten(self.avgpool(self.run_features(x, False)))
 
 
 @register_model
