@@ -25,7 +25,7 @@ from parity.report import format_report
 REPRESENTATIVES: dict[str, tuple[str, dict, int]] = {
     "lenet": ("lenet5", {}, 32),
     "alexnet": ("alexnet_bn", {}, 63),
-    "zfnet": ("zfnet_bn", {}, 63),
+    "zfnet": ("zfnet_bn", {}, 75),
     "vgg": ("vgg11", {"width": 0.125}, 32),
     "nin": ("nin", {}, 67),
     "googlenet": ("googlenet_d2l", {}, 32),
