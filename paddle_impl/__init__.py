@@ -13,7 +13,7 @@ import pkgutil as _pkgutil
 
 from paddle_impl._registry import build, get_model, list_models, register_model
 
-_NOT_MODELS = {"layers", "train"}
+_NOT_MODELS = {"features", "layers", "train"}
 for _m in _pkgutil.iter_modules(__path__):
     if not _m.name.startswith("_") and _m.name not in _NOT_MODELS:
         _importlib.import_module(f"{__name__}.{_m.name}")

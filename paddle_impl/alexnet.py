@@ -13,8 +13,10 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.alexnet import ALEXNET_VARIANTS, LRN, Conv, Row, feature_size, last_channels, min_input_size
+from paddle_impl.features import Backbone
+from paddle_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                                linear_head, max_pool)
+from zoo.specs.alexnet import ALEXNET_VARIANTS, LRN, Conv, Row, feature_size, last_channels, min_input_size, row_body
 
 
 def local_response_norm(dims: int, spec: LRN) -> nn.Layer:
@@ -57,11 +59,11 @@ def make_classifier(in_features: int, hidden: int, num_classes: int, dropout: fl
         block = [nn.Linear(width, hidden), nn.ReLU()]
         layers += [nn.Dropout(dropout), *block] if dropout_first else [*block, nn.Dropout(dropout)]
         width = hidden
-    layers.append(nn.Linear(width, num_classes))
+    layers.append(linear_head(width, num_classes))
     return nn.Sequential(*layers)
 
 
-class AlexNet(nn.Layer):
+class AlexNet(Backbone, nn.Layer):
     """An AlexNet-style network: a conv/pool/LRN feature stack, then either an adaptive
     average pool (input of any size from ``min_size``) or a classifier sized for one
     input, then two dropout-regularised hidden layers.
@@ -93,17 +95,22 @@ class AlexNet(nn.Layer):
             if min(sizes) < self.min_size:
                 raise ValueError(f"{variant} needs an input size of at least {self.min_size}, got {input_size!r}")
             self.input_size = sizes
+            self.avgpool = None
             spatial = [feature_size(rows, s) for s in sizes]
         self.flatten = nn.Flatten()
         self.classifier = make_classifier(last_channels(rows) * math.prod(spatial), spec["hidden"], num_classes,
                                           dropout, spec["dropout_first"])
         init_default_(self)
+        self.init_backbone(row_body("features", rows, in_channels, 3 if spec["batch_norm"] else 2),
+                           {"classifier.6": spec["hidden"]}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size,
                     min_size=self.min_size)
-        x = self.features(x)
-        if self.input_size is None:
+        return self.features(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.avgpool is not None:
             x = self.avgpool(x)
         return self.classifier(self.flatten(x))
 

@@ -14,9 +14,10 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
+from paddle_impl.features import Backbone
 from paddle_impl.layers import (ADAPTIVE_MAX_POOL, adaptive_avg_pool, avg_pool, batch_norm, check_dims, check_input,
-                                conv, init_default_, init_kaiming_, max_pool, to_dims)
-from zoo.specs.densenet import BN_SIZE, COMPRESSION_DIVISOR, DENSENET_CONFIGS, DENSENET_D2L, MIN_SIZE
+                                conv, init_default_, init_kaiming_, linear_head, max_pool, to_dims)
+from zoo.specs.densenet import BN_SIZE, COMPRESSION_DIVISOR, DENSENET_CONFIGS, DENSENET_D2L, MIN_SIZE, densenet_body
 
 
 class NormActConv(nn.Sequential):
@@ -104,7 +105,7 @@ def stem(dims: int, in_channels: int, out_channels: int, bias: bool) -> list[tup
             ("norm0", batch_norm(dims, out_channels)), ("relu0", nn.ReLU()), ("pool0", max_pool(dims, 3, 2, 1))]
 
 
-class DenseNet(nn.Layer):
+class DenseNet(Backbone, nn.Layer):
     """DenseNet-BC (Huang et al. 2017) in torchvision's layout.
 
     ``features``: stem (conv0/norm0/relu0/pool0), dense blocks with transitions between
@@ -120,7 +121,7 @@ class DenseNet(nn.Layer):
                  num_init_features: int = 64, bn_size: int = BN_SIZE, drop_rate: float = 0.0, *,
                  num_classes: int = 1000, in_channels: int = 3, dims: int = 2, name: str = "densenet") -> None:
         super().__init__()
-        self.name, self.dims, self.in_channels = name, check_dims(dims), in_channels
+        self.name, self.dims, self.in_channels, self.min_size = name, check_dims(dims), in_channels, MIN_SIZE
 
         def make_layer(channels: int) -> nn.Layer:
             return DenseLayer(dims, channels, growth_rate, bn_size, drop_rate)
@@ -130,18 +131,23 @@ class DenseNet(nn.Layer):
             *stem(dims, in_channels, num_init_features, bias=False), *stages, ("norm5", batch_norm(dims, channels)))
         self.relu = nn.ReLU()
         self.avgpool = adaptive_avg_pool(dims, 1)
-        self.classifier = nn.Linear(channels, num_classes)
+        self.classifier = linear_head(channels, num_classes)
         init_kaiming_(self, mode="fan_in")
         init_default_(self.classifier)  # torch's default uniform; paddle's own Linear default is Xavier
-        nn.initializer.Constant(0.0)(self.classifier.bias)
+        if num_classes > 0:
+            nn.initializer.Constant(0.0)(self.classifier.bias)
+        self.init_backbone(densenet_body(growth_rate, block_config, num_init_features), {"classifier": channels},
+                           num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
-        out = self.avgpool(self.relu(self.features(x)))
-        return self.classifier(paddle.flatten(out, 1))
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
+        return self.relu(self.features(x))
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(paddle.flatten(self.avgpool(x), 1))
 
 
-class DenseNetD2L(nn.Layer):
+class DenseNetD2L(Backbone, nn.Layer):
     """DenseNet as Dive into Deep Learning builds it (seed 001).
 
     ``features``: biased conv 7x7/2, BN, ReLU, max pool 3x3/2; four dense blocks of four
@@ -157,7 +163,7 @@ class DenseNetD2L(nn.Layer):
         super().__init__()
         if global_pool not in ("max", "avg"):
             raise ValueError(f"global_pool must be 'max' or 'avg', got {global_pool!r}")
-        self.dims, self.in_channels = check_dims(dims), in_channels
+        self.dims, self.in_channels, self.min_size = check_dims(dims), in_channels, MIN_SIZE
         growth_rate = DENSENET_D2L["growth_rate"]
 
         def make_layer(channels: int) -> nn.Layer:
@@ -170,13 +176,17 @@ class DenseNetD2L(nn.Layer):
             ("norm5", batch_norm(dims, channels)))
         self.relu = nn.ReLU()
         self.pool = ADAPTIVE_MAX_POOL[dims](to_dims(1, dims)) if global_pool == "max" else adaptive_avg_pool(dims, 1)
-        self.classifier = nn.Linear(channels, num_classes)
+        self.classifier = linear_head(channels, num_classes)
         init_default_(self)
+        self.init_backbone(densenet_body(growth_rate, DENSENET_D2L["block_config"], DENSENET_D2L["stem_channels"]),
+                           {"classifier": channels}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, self, model="densenet_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
-        out = self.pool(self.relu(self.features(x)))
-        return self.classifier(paddle.flatten(out, 1))
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, self, model="densenet_d2l", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
+        return self.relu(self.features(x))
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(paddle.flatten(self.pool(x), 1))
 def _densenet(name: str, num_classes: int, in_channels: int, dims: int, drop_rate: float) -> DenseNet:
     return DenseNet(**DENSENET_CONFIGS[name], bn_size=BN_SIZE, drop_rate=drop_rate, num_classes=num_classes,
                     in_channels=in_channels, dims=dims, name=name)

@@ -8,8 +8,9 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import ConvNormAct, check_dims, check_input, conv
-from zoo.specs.efficientnet import STOCHASTIC_DEPTH_PROB, VARIANTS, MBConvSpec, efficientnet_stages
+from paddle_impl.features import Backbone
+from paddle_impl.layers import ConvNormAct, check_dims, check_input, conv, linear_head
+from zoo.specs.efficientnet import STOCHASTIC_DEPTH_PROB, VARIANTS, MBConvSpec, efficientnet_body, efficientnet_stages
 
 
 class StochasticDepth(nn.Layer):
@@ -25,17 +26,20 @@ class StochasticDepth(nn.Layer):
     stochastic = True
     mask_source = None
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float, dims: int = 2) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"drop probability must be in [0, 1], got {p}")
         self.p = p
+        # One draw per sample, broadcast over channels and space; kept as a list so that
+        # torch.fx and TorchScript need not read the input's rank.
+        self.noise_tail = [1] * (dims + 1)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not self.training or self.p == 0.0:
             return x
         survival = 1.0 - self.p
-        shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        shape = [x.shape[0]] + self.noise_tail
         if self.mask_source is not None:
             noise = paddle.to_tensor(self.mask_source(shape, survival)).astype(x.dtype)
         else:
@@ -53,8 +57,12 @@ class GlobalAvgPool(nn.Layer):
     float64 parity checks would otherwise see through every SE block.
     """
 
+    def __init__(self, dims: int) -> None:
+        super().__init__()
+        self.axes = list(range(2, check_dims(dims) + 2))
+
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return x.mean(axis=list(range(2, x.ndim)), keepdim=True)
+        return x.mean(axis=self.axes, keepdim=True)
 
 
 class SqueezeExcitation(nn.Layer):
@@ -63,7 +71,7 @@ class SqueezeExcitation(nn.Layer):
 
     def __init__(self, dims: int, channels: int, squeeze: int) -> None:
         super().__init__()
-        self.avgpool = GlobalAvgPool()
+        self.avgpool = GlobalAvgPool(dims)
         self.fc1 = conv(dims, channels, squeeze, 1)
         self.fc2 = conv(dims, squeeze, channels, 1)
         self.activation = nn.Silu()
@@ -93,7 +101,7 @@ class MBConv(nn.Layer):
             ConvNormAct(dims, spec.expanded, spec.out_channels, 1, activation=None, **norm),
         ]
         self.block = nn.Sequential(*layers)
-        self.stochastic_depth = StochasticDepth(spec.drop_prob)
+        self.stochastic_depth = StochasticDepth(spec.drop_prob, dims)
         self.out_channels = spec.out_channels
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -103,7 +111,7 @@ class MBConv(nn.Layer):
         return out
 
 
-class EfficientNet(nn.Layer):
+class EfficientNet(Backbone, nn.Layer):
     """EfficientNet (Tan & Le 2019) in torchvision's layout: ``features`` (stem, seven MBConv
     stages, 1x1 head conv), ``avgpool``, ``classifier`` (dropout, Linear). Same keys as
     torchvision's model."""
@@ -121,17 +129,20 @@ class EfficientNet(nn.Layer):
                    for stage in stages]
         layers.append(ConvNormAct(dims, stages[-1][-1].out_channels, head, 1, activation=nn.Silu, **norm))
         self.features = nn.Sequential(*layers)
-        self.avgpool = GlobalAvgPool()
+        self.avgpool = GlobalAvgPool(dims)
         self.classifier = nn.Sequential(
             nn.Dropout(p=v.dropout if dropout is None else dropout),
-            nn.Linear(head, num_classes),
+            linear_head(head, num_classes),
         )
         init_efficientnet_(self)
+        self.init_backbone(efficientnet_body(variant), {"classifier.1": head}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
-        x = paddle.flatten(self.avgpool(self.features(x)), 1)
-        return self.classifier(x)
+        return self.features(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(paddle.flatten(self.avgpool(x), 1))
 
 
 def init_efficientnet_(module: nn.Layer) -> None:

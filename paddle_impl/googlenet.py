@@ -5,6 +5,7 @@ Mirrors torch_impl/googlenet.py name for name; the tables are in zoo/specs/googl
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import Optional, Union
 
 import paddle
 import paddle.nn.functional as F
@@ -12,9 +13,11 @@ from paddle import nn
 
 import zoo
 from paddle_impl._registry import register_model
-from paddle_impl.layers import BasicConv, adaptive_avg_pool, check_dims, check_input, init_default_, max_pool
+from paddle_impl.features import Backbone
+from paddle_impl.layers import (BasicConv, adaptive_avg_pool, check_dims, check_input, init_default_, linear_head,
+                                max_pool)
 from zoo.specs.googlenet import (AUX, GOOGLENET_VARIANTS, IMAGENET_MEAN_STD, INCEPTION_V1, OUTPUT_FIELDS,
-                                 TRUNC_NORMAL_STD, inception_v1_out)
+                                 TRUNC_NORMAL_STD, googlenet_body, inception_v1_out)
 
 # Train mode with aux heads returns this, as torchvision does: (logits, aux_logits2, aux_logits1).
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", OUTPUT_FIELDS)
@@ -24,6 +27,13 @@ def imagenet_to_inception(x: paddle.Tensor) -> paddle.Tensor:
     """Map ImageNet-normalised RGB input to the (x - 0.5) / 0.5 scaling of the original Inception weights."""
     return paddle.concat([x[:, i:i + 1] * (std / 0.5) + (mean - 0.5) / 0.5
                       for i, (mean, std) in enumerate(IMAGENET_MEAN_STD)], 1)
+
+
+class TransformInput(nn.Layer):
+    """``imagenet_to_inception`` as a layer: the first stage of the body when ``transform_input``."""
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return imagenet_to_inception(x)
 
 
 class Inception(nn.Layer):
@@ -56,7 +66,7 @@ class InceptionAux(nn.Layer):
         self.pool = adaptive_avg_pool(dims, (AUX["pool"], AUX["pool"]))
         self.conv = BasicConv(dims, in_channels, AUX["channels"], 1)
         self.fc1 = nn.Linear(AUX["channels"] * AUX["pool"] ** dims, AUX["hidden"])
-        self.fc2 = nn.Linear(AUX["hidden"], num_classes)
+        self.fc2 = linear_head(AUX["hidden"], num_classes)
         self.dropout = nn.Dropout(p=dropout)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -64,7 +74,7 @@ class InceptionAux(nn.Layer):
         return self.fc2(self.dropout(F.relu(self.fc1(x))))
 
 
-class GoogLeNet(nn.Layer):
+class GoogLeNet(Backbone, nn.Layer):
     """GoogLeNet / Inception-v1 (Szegedy et al. 2014), in the variants of zoo/specs/googlenet.py.
 
     Stem (7x7/2 conv, pool, 1x1 conv, 3x3 conv, pool), Inception 3a-3b, pool, 4a-4e,
@@ -85,6 +95,7 @@ class GoogLeNet(nn.Layer):
         self.variant, self.dims, self.in_channels = variant, check_dims(dims), in_channels
         self.min_size = zoo.get(variant).min_size
         self.aux_logits, self.transform_input = aux_logits, transform_input
+        self.transform = TransformInput() if transform_input else nn.Identity()
         norm = spec["batch_norm"]
         pools = [max_pool(dims, k, s, p, ceil_mode=c) for k, s, p, c in spec["pools"]]
 
@@ -116,8 +127,12 @@ class GoogLeNet(nn.Layer):
         self.avgpool = adaptive_avg_pool(dims, 1)
         p = spec["dropout"] if dropout is None else dropout
         self.dropout = nn.Dropout(p=p) if p > 0 else nn.Identity()
-        self.fc = nn.Linear(inception_v1_out("inception5b"), num_classes)
+        self.fc = linear_head(inception_v1_out("inception5b"), num_classes)
         self._init_weights(spec["init"])
+        heads = {"fc": inception_v1_out("inception5b")}
+        if aux_logits:
+            heads.update({"aux1.fc2": AUX["hidden"], "aux2.fc2": AUX["hidden"]})
+        self.init_backbone(googlenet_body(variant, in_channels), heads, num_classes)
 
     def _init_weights(self, scheme: str) -> None:
         init_default_(self)  # Linear/conv biases keep torch's default, as torchvision and d2l leave them
@@ -129,20 +144,33 @@ class GoogLeNet(nn.Layer):
             if isinstance(m, (nn.Conv1D, nn.Conv2D, nn.Linear)):
                 weight_init(m.weight)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor | GoogLeNetOutputs:
+    def body(self, x: paddle.Tensor, with_aux: bool
+             ) -> tuple[paddle.Tensor, Optional[paddle.Tensor], Optional[paddle.Tensor]]:
+        """The final feature map, and the aux heads' logits (None unless ``with_aux``)."""
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
-        if self.transform_input:
-            x = imagenet_to_inception(x)
-        x = self.maxpool1(self.conv1(x))
+        x = self.maxpool1(self.conv1(self.transform(x)))
         x = self.maxpool2(self.conv3(self.conv2(x)))
         x = self.maxpool3(self.inception3b(self.inception3a(x)))
         x = self.inception4a(x)
-        aux1 = self.aux1(x) if self.aux1 is not None and self.training else None
+        aux1: Optional[paddle.Tensor] = None
+        if self.aux1 is not None and with_aux:
+            aux1 = self.aux1(x)
         x = self.inception4d(self.inception4c(self.inception4b(x)))
-        aux2 = self.aux2(x) if self.aux2 is not None and self.training else None
+        aux2: Optional[paddle.Tensor] = None
+        if self.aux2 is not None and with_aux:
+            aux2 = self.aux2(x)
         x = self.maxpool4(self.inception4e(x))
-        x = self.inception5b(self.inception5a(x))
-        x = self.fc(self.dropout(paddle.flatten(self.avgpool(x), 1)))
+        return self.inception5b(self.inception5a(x)), aux1, aux2
+
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.body(x, False)[0]
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.fc(self.dropout(paddle.flatten(self.avgpool(x), 1)))
+
+    def forward(self, x: paddle.Tensor) -> Union[paddle.Tensor, GoogLeNetOutputs]:
+        x, aux1, aux2 = self.body(x, self.training)
+        x = self.forward_head(x)
         if self.training and self.aux_logits:
             return GoogLeNetOutputs(x, aux2, aux1)
         return x

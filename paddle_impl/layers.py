@@ -16,6 +16,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from zoo.features import check_num_classes
 from zoo.shapes import check_input_dtype, check_input_shape
 
 Size = int | Sequence[int]
@@ -232,6 +233,14 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
     return BATCH_NORM[dims](num_features, eps=eps, momentum=momentum)
 
 
+def linear_head(in_features: int, num_classes: int) -> nn.Layer:
+    """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
+    the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
+    if check_num_classes(num_classes) == 0:
+        return nn.Identity()
+    return nn.Linear(in_features, num_classes)
+
+
 class ConvNormAct(nn.Sequential):
     """conv, BatchNorm, activation as a Sequential (keys ``0.weight``, ``1._mean``),
     the layout of torchvision's ``Conv2dNormActivation``."""
@@ -272,7 +281,7 @@ class DownSample(nn.Layer):
         return self.pool(x) * self.weight.reshape(view) + self.bias.reshape(view)
 
 
-def check_input(x: paddle.Tensor, net: nn.Layer, *, model: str, dims: int, in_channels: int,
+def check_input(x: paddle.Tensor, net: nn.Layer, model: str, dims: int, in_channels: int,
                 size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
     """A ValueError naming the expected and actual shape when ``x`` does not fit, and a TypeError
     naming both dtypes when ``x``'s dtype is not that of ``net``'s weights (zoo.shapes)."""

@@ -12,8 +12,10 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import DownSample, avg_pool, batch_norm, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.lenet import C3_CONNECTIONS, LENET5_VARIANTS, LENET_BN, lenet_bn_features
+from paddle_impl.features import Backbone
+from paddle_impl.layers import (DownSample, avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                                linear_head, max_pool)
+from zoo.specs.lenet import C3_CONNECTIONS, LENET5_VARIANTS, LENET_BN, lenet5_body, lenet_bn_body, lenet_bn_features
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
@@ -38,6 +40,7 @@ class ConnectionTableConv(nn.Layer):
         pairs = [(o, i) for o, row in enumerate(self.table) for i in row]
         self.weight = self.create_parameter([len(pairs)] + [kernel_size] * dims)
         self.bias = self.create_parameter([out_channels], is_bias=True)
+        self.dense_shape = [out_channels, in_channels] + [kernel_size] * dims
         scatter = paddle.zeros([out_channels * in_channels, len(pairs)])
         for j, (o, i) in enumerate(pairs):
             scatter[o * in_channels + i, j] = 1.0
@@ -58,14 +61,15 @@ class ConnectionTableConv(nn.Layer):
     def dense_weight(self) -> paddle.Tensor:
         """The equivalent [out, in, k, ...] kernel, zero where the table has no connection."""
         dense = paddle.matmul(self.scatter, self.weight.flatten(1))
-        return dense.reshape([self.out_channels, self.in_channels] + self.weight.shape[1:])
+        return dense.reshape(self.dense_shape)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        conv_fn = F.conv1d if self.dims == 1 else F.conv2d
-        return conv_fn(x, self.dense_weight(), self.bias)
+        if self.dims == 1:
+            return F.conv1d(x, self.dense_weight(), self.bias)
+        return F.conv2d(x, self.dense_weight(), self.bias)
 
 
-class LeNet5(nn.Layer):
+class LeNet5(Backbone, nn.Layer):
     """LeNet-5 (LeCun, Bottou, Bengio, Haffner 1998), in the variants of zoo/specs/lenet.py.
 
     C1 6@5x5, S2 2x2, C3 16@5x5, S4 2x2, C5 120, F6 84, output. Differences from the
@@ -75,7 +79,8 @@ class LeNet5(nn.Layer):
     ``*_original`` variants, which keep the paper's trainable coefficient and bias. Only
     ``lenet5_original_sparse`` keeps the paper's sparse C3 connection table. The input
     size is fixed (32, or 28 for the d2l variant with padded C1) because C5 must reduce
-    the maps to 1x1.
+    the maps to 1x1. The body (``forward_features``) is ``features`` up to its flatten;
+    ``num_classes=0`` returns F6's 84 outputs.
     """
 
     def __init__(self, variant: str = "lenet5", *, num_classes: int = 10, in_channels: int = 1,
@@ -105,24 +110,30 @@ class LeNet5(nn.Layer):
         else:
             layers += [("flatten", nn.Flatten()), ("c5", nn.Linear(16 * 5 ** dims, 120)), ("c5_act", act())]
         self.features = nn.Sequential(*layers)
+        self.body_len = [name for name, _ in layers].index("flatten")
         self.classifier = nn.Sequential(
-            ("f6", nn.Linear(120, 84)), ("f6_act", act()), ("output", nn.Linear(84, num_classes)),
+            ("f6", nn.Linear(120, 84)), ("f6_act", act()), ("output", linear_head(84, num_classes)),
         )
         init_default_(self)
+        self.init_backbone(lenet5_body(variant), {"classifier.output": 84}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, size=self.input_size)
-        return self.classifier(self.features(x))
+        return self.run_features(x, True)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(self.run_features(x, False))
 
 
-class LeNetBN(nn.Layer):
+class LeNetBN(Backbone, nn.Layer):
     """Seed 000's LeNet with BatchNorm, whose classifier is sized from the input.
 
     conv 20@5, BN, max pool 2, conv 50@5, BN, max pool 2, Linear(., 512), ReLU,
     Linear(512, classes). Not the 1998 paper: BatchNorm and a 512-wide hidden layer are
     the seed's modernisation. The seed also applies a ReLU to the logits; that clamps
     every negative logit to 0 and stalls cross-entropy, so it is off by default and
-    ``final_relu=True`` restores it (the parameter count is unchanged).
+    ``final_relu=True`` restores it (the parameter count is unchanged). ``num_classes=0``
+    returns the 512 hidden features.
     """
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 1, dims: int = 2,
@@ -145,16 +156,20 @@ class LeNetBN(nn.Layer):
         self.flatten = nn.Flatten()
         head: list[nn.Layer] = [
             nn.Linear(c2 * math.prod(feature_sizes), LENET_BN["hidden"]), nn.ReLU(),
-            nn.Linear(LENET_BN["hidden"], num_classes),
+            linear_head(LENET_BN["hidden"], num_classes),
         ]
         if final_relu:
             head.append(nn.ReLU())
         self.classifier = nn.Sequential(*head)
         init_default_(self)
+        self.init_backbone(lenet_bn_body(), {"classifier.2": LENET_BN["hidden"]}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model="lenet_bn", dims=self.dims, in_channels=self.in_channels, size=self.input_size)
-        return self.classifier(self.flatten(self.features(x)))
+        return self.features(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(self.flatten(x))
 
 
 @register_model

@@ -10,9 +10,10 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import batch_norm, check_dims, check_input, conv
+from paddle_impl.features import Backbone
+from paddle_impl.layers import batch_norm, check_dims, check_input, conv, linear_head
 from paddle_impl.mobilenet import init_weights_ as init_mobilenet_
-from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS,
+from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS, mnasnet_body,
                                mnasnet_depths)
 
 
@@ -56,7 +57,7 @@ def stack(dims: int, in_ch: int, out_ch: int, kernel_size: int, stride: int, exp
     return nn.Sequential(*blocks)
 
 
-class MNASNet(nn.Layer):
+class MNASNet(Backbone, nn.Layer):
     """MnasNet-B1 (Tan et al. 2019) as torchvision builds it: ``layers`` (3x3/2 stem, a
     depthwise-separable conv, six MBConv stacks, 1x1 conv to 1280), a mean over the
     spatial axes, ``classifier`` (dropout, Linear). ``alpha`` scales every depth but the
@@ -66,7 +67,7 @@ class MNASNet(nn.Layer):
                  dropout: float = 0.2) -> None:
         super().__init__()
         self.alpha, self.dims, self.in_channels = alpha, check_dims(dims), in_channels
-        self.num_classes = num_classes
+        self.spatial_axes = list(range(2, dims + 2))
         depths = mnasnet_depths(alpha)
         m = MNASNET_BN_MOMENTUM
         layers: list[nn.Layer] = [
@@ -87,14 +88,17 @@ class MNASNet(nn.Layer):
             nn.ReLU(),
         ]
         self.layers = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(MNASNET_LAST, num_classes))
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), linear_head(MNASNET_LAST, num_classes))
         init_weights_(self)
+        self.init_backbone(mnasnet_body(alpha), {"classifier.1": MNASNET_LAST}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model=f"mnasnet (alpha {self.alpha})", dims=self.dims, in_channels=self.in_channels,
                     min_size=1)
-        x = self.layers(x)
-        return self.classifier(x.mean(axis=list(range(2, x.ndim))))
+        return self.layers(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(x.mean(axis=self.spatial_axes))
 
 
 def init_weights_(model: MNASNet) -> None:
@@ -103,9 +107,10 @@ def init_weights_(model: MNASNet) -> None:
     Linear weight is [in, out], so fan_out is its second axis."""
     init_mobilenet_(model)
     linear = model.classifier[1]
-    bound = math.sqrt(3.0 / linear.weight.shape[1])
-    nn.initializer.Uniform(-bound, bound)(linear.weight)
-    nn.initializer.Constant(0.0)(linear.bias)
+    if isinstance(linear, nn.Linear):  # an Identity at num_classes=0
+        bound = math.sqrt(3.0 / linear.weight.shape[1])
+        nn.initializer.Uniform(-bound, bound)(linear.weight)
+        nn.initializer.Constant(0.0)(linear.bias)
 
 
 def _mnasnet(name: str, num_classes: int, in_channels: int, dims: int, dropout: float) -> MNASNet:

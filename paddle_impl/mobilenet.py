@@ -14,10 +14,11 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import ConvNormAct, adaptive_avg_pool, batch_norm, check_dims, check_input, conv
+from paddle_impl.features import Backbone
+from paddle_impl.layers import ConvNormAct, adaptive_avg_pool, batch_norm, check_dims, check_input, conv, linear_head
 from zoo.specs.mobilenet import (MOBILENET_V1_BLOCKS, MOBILENET_V1_STEM, MOBILENET_V2_LAST, MOBILENET_V3_BN,
-                                 make_divisible, mobilenet_v1_channels, mobilenet_v2_blocks, mobilenet_v3_blocks,
-                                 mobilenet_v3_last_channel)
+                                 make_divisible, mobilenet_v1_body, mobilenet_v1_channels, mobilenet_v2_blocks,
+                                 mobilenet_v2_body, mobilenet_v3_blocks, mobilenet_v3_body, mobilenet_v3_last_channel)
 
 
 class Hardsigmoid(nn.Layer):
@@ -64,7 +65,7 @@ class DepthwiseSeparable(nn.Layer):
         return self._pointwise_conv(self._depthwise_conv(x))
 
 
-class MobileNetV1(nn.Layer):
+class MobileNetV1(Backbone, nn.Layer):
     """MobileNet v1 (Howard et al. 2017) with paddle.vision's layout: ``conv1``, thirteen
     depthwise-separable blocks named ``conv2_1`` ... ``conv6``, global average pool, ``fc``.
 
@@ -77,19 +78,25 @@ class MobileNetV1(nn.Layer):
         super().__init__()
         self.dims, self.in_channels = check_dims(dims), in_channels
         self.conv1 = ConvNormAct(dims, in_channels, mobilenet_v1_channels(MOBILENET_V1_STEM, width_mult), 3, 2)
-        self.block_names = [name for name, *_ in MOBILENET_V1_BLOCKS]
         for name, cin, cout, stride in MOBILENET_V1_BLOCKS:
             self.add_sublayer(name, DepthwiseSeparable(dims, mobilenet_v1_channels(cin, width_mult),
                                                        mobilenet_v1_channels(cout, width_mult), stride))
         self.avgpool = adaptive_avg_pool(dims, 1)
-        self.fc = nn.Linear(mobilenet_v1_channels(MOBILENET_V1_BLOCKS[-1][2], width_mult), num_classes)
+        width = mobilenet_v1_channels(MOBILENET_V1_BLOCKS[-1][2], width_mult)
+        self.fc = linear_head(width, num_classes)
         init_weights_(self)
+        self.init_backbone(mobilenet_v1_body(width_mult), {"fc": width}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model="mobilenet_v1", dims=self.dims, in_channels=self.in_channels, min_size=1)
-        x = self.conv1(x)
-        for name in self.block_names:
-            x = getattr(self, name)(x)
+        # Written out rather than looped over names: TorchScript has no getattr by a variable name.
+        x = self.conv2_2(self.conv2_1(self.conv1(x)))
+        x = self.conv4_2(self.conv4_1(self.conv3_2(self.conv3_1(x))))
+        x = self.conv5_3(self.conv5_2(self.conv5_1(x)))
+        x = self.conv5_6(self.conv5_5(self.conv5_4(x)))
+        return self.conv6(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.fc(paddle.flatten(self.avgpool(x), 1))
 
 
@@ -119,7 +126,7 @@ class InvertedResidual(nn.Layer):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Layer):
+class MobileNetV2(Backbone, nn.Layer):
     """MobileNet v2 (Sandler et al. 2018) as torchvision builds it: ``features`` (stem,
     seventeen inverted residuals, 1x1 conv to 1280), global average pool, ``classifier``
     (dropout, Linear). ``width_mult`` scales every width, rounded to ``round_nearest``."""
@@ -135,12 +142,17 @@ class MobileNetV2(nn.Layer):
         features.append(ConvNormAct(dims, blocks[-1][1], self.last_channel, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.avgpool = adaptive_avg_pool(dims, 1)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), linear_head(self.last_channel, num_classes))
         init_weights_(self)
+        self.init_backbone(mobilenet_v2_body(width_mult, round_nearest), {"classifier.1": self.last_channel},
+                           num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model="mobilenet_v2", dims=self.dims, in_channels=self.in_channels, min_size=1)
-        return self.classifier(paddle.flatten(self.avgpool(self.features(x)), 1))
+        return self.features(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(paddle.flatten(self.avgpool(x), 1))
 
 
 class InvertedResidualV3(nn.Layer):
@@ -172,7 +184,7 @@ class InvertedResidualV3(nn.Layer):
         return result + x if self.use_res_connect else result
 
 
-class MobileNetV3(nn.Layer):
+class MobileNetV3(Backbone, nn.Layer):
     """MobileNet v3 (Howard et al. 2019), "large" or "small", as torchvision builds it:
     ``features`` (hard-swish stem, bnecks, 1x1 conv to six times the last width),
     global average pool, ``classifier`` (Linear, hard-swish, dropout, Linear). BatchNorm
@@ -195,14 +207,18 @@ class MobileNetV3(nn.Layer):
         last_channel = mobilenet_v3_last_channel(arch, width_mult, reduced_tail)
         self.classifier = nn.Sequential(
             nn.Linear(6 * last_in, last_channel), nn.Hardswish(), nn.Dropout(p=dropout),
-            nn.Linear(last_channel, num_classes),
+            linear_head(last_channel, num_classes),
         )
         init_weights_(self)
+        self.init_backbone(mobilenet_v3_body(arch, width_mult, reduced_tail), {"classifier.3": last_channel},
+                           num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        check_input(x, self, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels,
-                    min_size=1)
-        return self.classifier(paddle.flatten(self.avgpool(self.features(x)), 1))
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        check_input(x, self, model=f"mobilenet_v3_{self.arch}", dims=self.dims, in_channels=self.in_channels, min_size=1)
+        return self.features(x)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.classifier(paddle.flatten(self.avgpool(x), 1))
 
 
 def init_weights_(model: nn.Layer) -> None:

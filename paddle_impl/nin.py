@@ -8,8 +8,10 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
+from paddle_impl.features import Backbone
 from paddle_impl.layers import adaptive_avg_pool, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.alexnet import Conv, min_input_size
+from zoo.features import check_num_classes
+from zoo.specs.alexnet import Conv, min_input_size, row_body
 from zoo.specs.nin import NIN_BLOCKS, NIN_DROPOUT, NIN_HEAD
 
 
@@ -26,9 +28,14 @@ class NiNBlock(nn.Sequential):
         )
 
 
-class NiN(nn.Layer):
+class NiN(Backbone, nn.Layer):
     """Network in Network: NiN blocks with 3x3 stride-2 max pools between them, dropout,
-    a last block with one map per class, and a global average pool as the classifier."""
+    a last block with one map per class, and a global average pool as the classifier.
+
+    The body is the blocks and pools before the dropout; the dropout and the last block
+    are the head (``features.7`` its last layer), so ``num_classes=0`` returns the globally
+    pooled 384 maps of the third block.
+    """
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 1, dims: int = 2,
                  dropout: float = NIN_DROPOUT) -> None:
@@ -43,15 +50,27 @@ class NiN(nn.Layer):
                 channels = row.out_channels
             else:
                 layers.append(max_pool(dims, row.kernel_size, row.stride, ceil_mode=row.ceil_mode))
-        layers += [nn.Dropout(dropout), NiNBlock(dims, channels, num_classes, **NIN_HEAD)]
+        self.body_len = len(layers)
+        layers += [nn.Dropout(dropout), self.make_head(channels, num_classes)]
         self.features = nn.Sequential(*layers)
         self.avgpool = adaptive_avg_pool(dims, 1)
         self.flatten = nn.Flatten()
         init_default_(self)
+        self.init_backbone(row_body("features", NIN_BLOCKS, in_channels, 1),
+                           {f"features.{self.body_len + 1}": channels}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def make_head(self, in_features: int, num_classes: int) -> nn.Layer:
+        """The last NiN block, one map per class, or an Identity for 0 classes."""
+        if check_num_classes(num_classes) == 0:
+            return nn.Identity()
+        return NiNBlock(self.dims, in_features, num_classes, **NIN_HEAD)
+
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model="nin", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
-        return self.flatten(self.avgpool(self.features(x)))
+        return self.run_features(x, True)
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.flatten(self.avgpool(self.run_features(x, False)))
 
 
 @register_model

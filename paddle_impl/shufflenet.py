@@ -8,8 +8,11 @@ import paddle
 from paddle import nn
 
 from paddle_impl._registry import register_model
-from paddle_impl.layers import ConvNormAct, avg_pool, batch_norm, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.shufflenet import V2_CHANNELS, V2_STAGE_REPEATS, ShuffleUnitSpec, shufflenet_v1_stages
+from paddle_impl.features import Backbone
+from paddle_impl.layers import (ConvNormAct, avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                                linear_head, max_pool)
+from zoo.specs.shufflenet import (V2_CHANNELS, V2_STAGE_REPEATS, ShuffleUnitSpec, shufflenet_v1_body,
+                                  shufflenet_v1_stages, shufflenet_v2_body)
 
 
 def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
@@ -89,7 +92,7 @@ class InvertedResidual(nn.Layer):
         return channel_shuffle(out, 2)
 
 
-class ShuffleNetV2(nn.Layer):
+class ShuffleNetV2(Backbone, nn.Layer):
     """ShuffleNet v2 (Ma, Zhang, Zheng, Sun 2018) in torchvision's layout: conv1, maxpool,
     stage2-4, conv5, global average, fc. Same keys as torchvision's model (BN renamed)."""
 
@@ -107,15 +110,18 @@ class ShuffleNetV2(nn.Layer):
             setattr(self, f"stage{i}", nn.Sequential(*units))
             c_in = c_out
         self.conv5 = ConvNormAct(dims, c_in, channels[4], 1)
-        self.fc = nn.Linear(channels[4], num_classes)
+        self.fc = linear_head(channels[4], num_classes)
         # torchvision leaves torch's defaults; paddle's differ, so they are written out.
         init_default_(self)
+        self.init_backbone(shufflenet_v2_body(variant), {"fc": channels[4]}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.maxpool(self.conv1(x))
-        x = self.stage4(self.stage3(self.stage2(x)))
-        return self.fc(global_avg_pool(self.conv5(x)))
+        return self.conv5(self.stage4(self.stage3(self.stage2(x))))
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.fc(global_avg_pool(x))
 
 
 # --- ShuffleNet v1 ----------------------------------------------------------------------
@@ -148,7 +154,7 @@ class ShuffleUnit(nn.Layer):
         return self.relu(out + x)
 
 
-class ShuffleNetV1(nn.Layer):
+class ShuffleNetV1(Backbone, nn.Layer):
     """ShuffleNet v1 (Zhang, Zhou, Lin, Sun 2017), Table 1: conv1 3x3/2 (24), max pool 3x3/2,
     stages 2-4 of ShuffleNet units, global average pool, fc.
 
@@ -167,14 +173,17 @@ class ShuffleNetV1(nn.Layer):
         self.maxpool = max_pool(dims, 3, 2, 1)
         for i, units in enumerate(stages, start=2):
             setattr(self, f"stage{i}", nn.Sequential(*[ShuffleUnit(dims, u) for u in units]))
-        self.fc = nn.Linear(stages[-1][-1].out_channels, num_classes)
+        self.fc = linear_head(stages[-1][-1].out_channels, num_classes)
         # torch's default scheme, as for ShuffleNet v2 in torchvision.
         init_default_(self)
+        self.init_backbone(shufflenet_v1_body(groups, width_mult), {"fc": stages[-1][-1].out_channels}, num_classes)
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.maxpool(self.conv1(x))
-        x = self.stage4(self.stage3(self.stage2(x)))
+        return self.stage4(self.stage3(self.stage2(x)))
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.fc(global_avg_pool(x))
 
 

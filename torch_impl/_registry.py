@@ -1,14 +1,15 @@
 """Model registry of torch_impl: builders register under the names zoo/models.py lists."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from torch import nn
 
 from torch_impl._weights import load_weights
+from torch_impl.features import FeatureNet
 from zoo.registry import Registry
 
-_REGISTRY = Registry("torch_impl", load_weights)
+_REGISTRY = Registry("torch_impl", load_weights, FeatureNet)
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -19,15 +20,19 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return _REGISTRY.register(fn)
 
 
-def build(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
+def build(name: str, weights: Any = None, features_only: bool = False, out_indices: Sequence[int] | None = None,
+          **kwargs: Any) -> nn.Module:
     """Build a registered model: ``build("lenet5", num_classes=10, dims=1)``.
 
     ``weights``: ``"torchvision"`` or ``"paddle.vision"`` (that library's cached ImageNet
     file; never downloaded) or a checkpoint path of either framework. Another
     ``num_classes`` re-initialises the classifier, another ``in_channels`` adapts the
-    stem; notes say what was done (zoo/pretrained.py).
+    stem; notes say what was done (zoo/pretrained.py). ``num_classes=0`` gives a model
+    that returns its features instead of logits; ``features_only=True`` gives its body as
+    a ``FeatureNet``, which returns the feature maps at ``out_indices`` (every level by
+    default; ``.feature_info`` lists them).
     """
-    return _REGISTRY.build(name, weights=weights, **kwargs)
+    return _REGISTRY.build(name, weights=weights, features_only=features_only, out_indices=out_indices, **kwargs)
 
 
 def get_model(name: str, **kwargs: Any) -> nn.Module:

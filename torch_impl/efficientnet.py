@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from torch_impl._registry import register_model
-from torch_impl.layers import ConvNormAct, check_dims, check_input, conv
-from zoo.specs.efficientnet import STOCHASTIC_DEPTH_PROB, VARIANTS, MBConvSpec, efficientnet_stages
+from torch_impl.features import Backbone
+from torch_impl.layers import ConvNormAct, check_dims, check_input, conv, linear_head
+from zoo.specs.efficientnet import STOCHASTIC_DEPTH_PROB, VARIANTS, MBConvSpec, efficientnet_body, efficientnet_stages
 
 
 class StochasticDepth(nn.Module):
@@ -25,21 +26,24 @@ class StochasticDepth(nn.Module):
     stochastic = True
     mask_source = None
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float, dims: int = 2) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"drop probability must be in [0, 1], got {p}")
         self.p = p
+        # One draw per sample, broadcast over channels and space; kept as a list so that
+        # torch.fx and TorchScript need not read the input's rank.
+        self.noise_tail = [1] * (dims + 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         survival = 1.0 - self.p
-        shape = [x.shape[0]] + [1] * (x.ndim - 1)
-        if self.mask_source is not None:
-            noise = torch.from_numpy(self.mask_source(shape, survival)).to(x.dtype)
-        else:
-            noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        shape = [x.shape[0]] + self.noise_tail
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if not torch.jit.is_scripting():  # TorchScript compiles no Python callable: scripted models draw their own
+            if self.mask_source is not None:
+                noise = torch.from_numpy(self.mask_source(shape, survival)).to(x.dtype)
         if survival > 0.0:
             noise.div_(survival)
         return x * noise
@@ -53,8 +57,12 @@ class GlobalAvgPool(nn.Module):
     float64 parity checks would otherwise see through every SE block.
     """
 
+    def __init__(self, dims: int) -> None:
+        super().__init__()
+        self.axes = list(range(2, check_dims(dims) + 2))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=tuple(range(2, x.ndim)), keepdim=True)
+        return x.mean(dim=self.axes, keepdim=True)
 
 
 class SqueezeExcitation(nn.Module):
@@ -63,7 +71,7 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, dims: int, channels: int, squeeze: int) -> None:
         super().__init__()
-        self.avgpool = GlobalAvgPool()
+        self.avgpool = GlobalAvgPool(dims)
         self.fc1 = conv(dims, channels, squeeze, 1)
         self.fc2 = conv(dims, squeeze, channels, 1)
         self.activation = nn.SiLU()
@@ -93,7 +101,7 @@ class MBConv(nn.Module):
             ConvNormAct(dims, spec.expanded, spec.out_channels, 1, activation=None, **norm),
         ]
         self.block = nn.Sequential(*layers)
-        self.stochastic_depth = StochasticDepth(spec.drop_prob)
+        self.stochastic_depth = StochasticDepth(spec.drop_prob, dims)
         self.out_channels = spec.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +111,7 @@ class MBConv(nn.Module):
         return out
 
 
-class EfficientNet(nn.Module):
+class EfficientNet(Backbone, nn.Module):
     """EfficientNet (Tan & Le 2019) in torchvision's layout: ``features`` (stem, seven MBConv
     stages, 1x1 head conv), ``avgpool``, ``classifier`` (dropout, Linear). Same keys as
     torchvision's model."""
@@ -121,17 +129,20 @@ class EfficientNet(nn.Module):
                    for stage in stages]
         layers.append(ConvNormAct(dims, stages[-1][-1].out_channels, head, 1, activation=nn.SiLU, **norm))
         self.features = nn.Sequential(*layers)
-        self.avgpool = GlobalAvgPool()
+        self.avgpool = GlobalAvgPool(dims)
         self.classifier = nn.Sequential(
             nn.Dropout(p=v.dropout if dropout is None else dropout, inplace=True),
-            nn.Linear(head, num_classes),
+            linear_head(head, num_classes),
         )
         init_efficientnet_(self)
+        self.init_backbone(efficientnet_body(variant), {"classifier.1": head}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
-        x = torch.flatten(self.avgpool(self.features(x)), 1)
-        return self.classifier(x)
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(x), 1))
 
 
 def init_efficientnet_(module: nn.Module) -> None:

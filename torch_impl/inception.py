@@ -7,17 +7,23 @@ A factorised (1, 7) or (7, 1) conv follows the 2D-to-1D rule (h, w) -> w, so in 
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import Optional, Union
 
 import torch
 from torch import nn
 
 from torch_impl._registry import register_model
-from torch_impl.googlenet import imagenet_to_inception
-from torch_impl.layers import BasicConv, adaptive_avg_pool, avg_pool, check_dims, check_input, init_default_, max_pool
-from zoo.specs.inception import AUX_AFTER, AUX_MIN_SIZE, MIN_SIZE, MIXED, TRUNC_NORMAL_STD, TRUNC_NORMAL_STD_OVERRIDES
+from torch_impl.features import Backbone
+from torch_impl.googlenet import TransformInput
+from torch_impl.layers import (BasicConv, adaptive_avg_pool, avg_pool, check_dims, check_input, init_default_,
+                               linear_head, max_pool)
+from zoo.specs.inception import (AUX_AFTER, AUX_MIN_SIZE, MIN_SIZE, MIXED, TRUNC_NORMAL_STD,
+                                 TRUNC_NORMAL_STD_OVERRIDES, inception_v3_body)
 
 # Train mode with the aux head returns this, as torchvision does: (logits, aux_logits).
 InceptionOutputs = namedtuple("InceptionOutputs", ("logits", "aux_logits"))
+# For TorchScript, which reads a namedtuple's field types from here.
+InceptionOutputs.__annotations__ = {"logits": torch.Tensor, "aux_logits": Optional[torch.Tensor]}
 
 
 class InceptionA(nn.Module):
@@ -77,9 +83,8 @@ class InceptionC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch7x7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-        branch7x7dbl = self.branch7x7dbl_1(x)
-        for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
-            branch7x7dbl = layer(branch7x7dbl)
+        branch7x7dbl = self.branch7x7dbl_3(self.branch7x7dbl_2(self.branch7x7dbl_1(x)))
+        branch7x7dbl = self.branch7x7dbl_5(self.branch7x7dbl_4(branch7x7dbl))
         return torch.cat([self.branch1x1(x), branch7x7, branch7x7dbl, self.branch_pool(self.pool(x))], 1)
 
 
@@ -98,9 +103,7 @@ class InceptionD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch3x3 = self.branch3x3_2(self.branch3x3_1(x))
-        branch7x7x3 = self.branch7x7x3_1(x)
-        for layer in (self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4):
-            branch7x7x3 = layer(branch7x7x3)
+        branch7x7x3 = self.branch7x7x3_4(self.branch7x7x3_3(self.branch7x7x3_2(self.branch7x7x3_1(x))))
         return torch.cat([branch3x3, branch7x7x3, self.pool(x)], 1)
 
 
@@ -139,7 +142,7 @@ class InceptionAux(nn.Module):
         self.conv0 = BasicConv(dims, in_channels, 128, 1)
         self.conv1 = BasicConv(dims, 128, 768, 5)
         self.avgpool = adaptive_avg_pool(dims, 1)
-        self.fc = nn.Linear(768, num_classes)
+        self.fc = linear_head(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(self.conv0(self.pool(x)))
@@ -149,7 +152,7 @@ class InceptionAux(nn.Module):
 BLOCKS = {"A": InceptionA, "B": InceptionB, "C": InceptionC, "D": InceptionD, "E": InceptionE}
 
 
-class Inception3(nn.Module):
+class Inception3(Backbone, nn.Module):
     """Inception-v3 (Szegedy et al. 2015), torchvision's ``Inception3`` layout and keys.
 
     Stem (3x3/2, 3x3, 3x3, 3x3/2 max pool, 1x1, 3x3, 3x3/2 max pool), Mixed_5b-5d (A),
@@ -166,6 +169,8 @@ class Inception3(nn.Module):
             raise ValueError(f"transform_input maps ImageNet RGB statistics and needs in_channels=3, got {in_channels}")
         self.dims, self.in_channels = check_dims(dims), in_channels
         self.aux_logits, self.transform_input = aux_logits, transform_input
+        self.min_size, self.aux_min_size = MIN_SIZE, AUX_MIN_SIZE
+        self.transform = TransformInput() if transform_input else nn.Identity()
         self.Conv2d_1a_3x3 = BasicConv(dims, in_channels, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv(dims, 32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv(dims, 32, 64, 3, padding=1)
@@ -173,15 +178,18 @@ class Inception3(nn.Module):
         self.Conv2d_3b_1x1 = BasicConv(dims, 64, 80, 1)
         self.Conv2d_4a_3x3 = BasicConv(dims, 80, 192, 3)
         self.maxpool2 = max_pool(dims, 3, 2)
-        self.mixed = [name for name, *_ in MIXED]
         for name, kind, in_ch, args in MIXED:
             self.add_module(name, BLOCKS[kind](dims, in_ch, *args))
             if name == AUX_AFTER:  # registered here, as in torchvision, so the key order matches
                 self.AuxLogits = InceptionAux(dims, in_ch, num_classes) if aux_logits else None
         self.avgpool = adaptive_avg_pool(dims, 1)
         self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = linear_head(2048, num_classes)
         self._init_weights()
+        heads = {"fc": 2048}
+        if aux_logits:
+            heads["AuxLogits.fc"] = 768
+        self.init_backbone(inception_v3_body(in_channels), heads, num_classes)
 
     def _init_weights(self) -> None:
         init_default_(self)  # Linear biases keep torch's default, as torchvision leaves them
@@ -190,20 +198,32 @@ class Inception3(nn.Module):
                 std = TRUNC_NORMAL_STD_OVERRIDES.get(name, TRUNC_NORMAL_STD)
                 nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2.0, b=2.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
-        with_aux = self.training and self.AuxLogits is not None
+    def body(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The final feature map, and the aux head's logits (None unless ``with_aux`` and the
+        model has the head). The Mixed blocks are written out in MIXED's order, as
+        TorchScript has no getattr by a variable name; the aux head reads AUX_AFTER."""
+        with_aux = with_aux and self.AuxLogits is not None
         check_input(x, self, model="inception_v3 (training with the aux head)" if with_aux else "inception_v3",
-                    dims=self.dims, in_channels=self.in_channels, min_size=AUX_MIN_SIZE if with_aux else MIN_SIZE)
-        if self.transform_input:
-            x = imagenet_to_inception(x)
-        x = self.maxpool1(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x))))
+                    dims=self.dims, in_channels=self.in_channels,
+                    min_size=self.aux_min_size if with_aux else self.min_size)
+        x = self.maxpool1(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(self.transform(x)))))
         x = self.maxpool2(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)))
-        aux = None
-        for name in self.mixed:
-            x = getattr(self, name)(x)
-            if name == AUX_AFTER and with_aux:
-                aux = self.AuxLogits(x)
-        x = self.fc(torch.flatten(self.dropout(self.avgpool(x)), 1))
+        x = self.Mixed_6a(self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x))))
+        x = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))
+        aux: Optional[torch.Tensor] = None
+        if self.AuxLogits is not None and with_aux:
+            aux = self.AuxLogits(x)
+        return self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x))), aux
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x, False)[0]
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.dropout(self.avgpool(x)), 1))
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, InceptionOutputs]:
+        x, aux = self.body(x, self.training)
+        x = self.forward_head(x)
         if self.training and self.aux_logits:
             return InceptionOutputs(x, aux)
         return x

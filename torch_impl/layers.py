@@ -7,11 +7,13 @@ paddle_impl/layers.py mirrors this file name for name.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
+import torch.fx
 from torch import nn
 
+from zoo.features import check_num_classes
 from zoo.shapes import check_input_dtype, check_input_shape
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
@@ -68,6 +70,14 @@ def batch_norm(dims: int, num_features: int, eps: float = 1e-5, momentum: float 
     return BATCH_NORM[dims](num_features, eps=eps, momentum=momentum)
 
 
+def linear_head(in_features: int, num_classes: int) -> nn.Module:
+    """A classifier's last layer: Linear to ``num_classes``, or, for 0, an Identity that passes
+    the ``in_features`` on (timm's ``num_classes=0``: the model returns its features)."""
+    if check_num_classes(num_classes) == 0:
+        return nn.Identity()
+    return nn.Linear(in_features, num_classes)
+
+
 class ConvNormAct(nn.Sequential):
     """conv, BatchNorm, activation as a Sequential (keys ``0.weight``, ``1.running_mean``),
     the layout of torchvision's ``Conv2dNormActivation``."""
@@ -108,19 +118,25 @@ class DownSample(nn.Module):
         return self.pool(x) * self.weight.view(view) + self.bias.view(view)
 
 
-def check_input(x: torch.Tensor, net: nn.Module, *, model: str, dims: int, in_channels: int,
-                size: int | Sequence[int] | None = None, min_size: int | None = None) -> None:
+def check_input(x: torch.Tensor, net: Any, model: str, dims: int, in_channels: int, size: Any = None,
+                min_size: Any = None) -> None:
     """A ValueError naming the expected and actual shape when ``x`` does not fit, and a TypeError
-    naming both dtypes when ``x``'s dtype is not that of ``net``'s weights (zoo.shapes)."""
-    if torch.jit.is_tracing():  # export traces one fixed shape, already checked in eager mode
-        return
-    check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size, min_size=min_size)
-    if x.device.type == "meta":  # shapes only (parity/sizes.py): no weights to compare dtypes with
-        return
-    if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
-        return  # autocast converts per op
-    check_input_dtype(dtype_name(x.dtype), dtype_name(next(net.parameters()).dtype), model=model,
-                      cast_input="x.to(torch.{dtype})", cast_model="model.to(torch.{dtype})")
+    naming both dtypes when ``x``'s dtype is not that of ``net``'s weights (zoo.shapes).
+
+    ``net`` is the calling model, ``size`` an int, a sequence of ints or None, ``min_size``
+    an int or None (typed Any, and not keyword-only, because TorchScript compiles this
+    signature). Skipped where there is no concrete tensor to check: under
+    ``torch.jit.script`` (the branch is not even compiled), ``torch.jit.trace`` (export
+    traces one shape, already checked in eager mode), ``torch.fx`` symbolic tracing
+    (torchvision's feature extractor) and, for the dtype, the meta device (shapes only).
+    """
+    if not torch.jit.is_scripting():
+        if not (torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)):
+            check_input_shape(tuple(x.shape), model=model, dims=dims, in_channels=in_channels, size=size,
+                              min_size=min_size)
+            if x.device.type != "meta" and not (x.is_floating_point() and torch.is_autocast_enabled(x.device.type)):
+                check_input_dtype(dtype_name(x.dtype), dtype_name(next(net.parameters()).dtype), model=model,
+                                  cast_input="x.to(torch.{dtype})", cast_model="model.to(torch.{dtype})")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

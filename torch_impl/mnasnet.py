@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from torch_impl._registry import register_model
-from torch_impl.layers import batch_norm, check_dims, check_input, conv
+from torch_impl.features import Backbone
+from torch_impl.layers import batch_norm, check_dims, check_input, conv, linear_head
 from torch_impl.mobilenet import init_weights_ as init_mobilenet_
-from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS,
+from zoo.specs.mnasnet import (MNASNET_ALPHAS, MNASNET_BN_MOMENTUM, MNASNET_LAST, MNASNET_STACKS, mnasnet_body,
                                mnasnet_depths)
 
 
@@ -54,7 +55,7 @@ def stack(dims: int, in_ch: int, out_ch: int, kernel_size: int, stride: int, exp
     return nn.Sequential(*blocks)
 
 
-class MNASNet(nn.Module):
+class MNASNet(Backbone, nn.Module):
     """MnasNet-B1 (Tan et al. 2019) as torchvision builds it: ``layers`` (3x3/2 stem, a
     depthwise-separable conv, six MBConv stacks, 1x1 conv to 1280), a mean over the
     spatial axes, ``classifier`` (dropout, Linear). ``alpha`` scales every depth but the
@@ -68,7 +69,7 @@ class MNASNet(nn.Module):
                  dropout: float = 0.2) -> None:
         super().__init__()
         self.alpha, self.dims, self.in_channels = alpha, check_dims(dims), in_channels
-        self.num_classes = num_classes
+        self.spatial_axes = list(range(2, dims + 2))
         depths = mnasnet_depths(alpha)
         m = MNASNET_BN_MOMENTUM
         layers: list[nn.Module] = [
@@ -89,14 +90,17 @@ class MNASNet(nn.Module):
             nn.ReLU(inplace=True),
         ]
         self.layers = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(MNASNET_LAST, num_classes))
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), linear_head(MNASNET_LAST, num_classes))
         init_weights_(self)
+        self.init_backbone(mnasnet_body(alpha), {"classifier.1": MNASNET_LAST}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self, model=f"mnasnet (alpha {self.alpha})", dims=self.dims, in_channels=self.in_channels,
                     min_size=1)
-        x = self.layers(x)
-        return self.classifier(x.mean(list(range(2, x.ndim))))
+        return self.layers(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x.mean(self.spatial_axes))
 
 
 def init_weights_(model: MNASNet) -> None:
@@ -104,8 +108,9 @@ def init_weights_(model: MNASNet) -> None:
     but the Linear kaiming-uniform over fan_out (= classes) with gain 1, zero bias."""
     init_mobilenet_(model)
     linear = model.classifier[1]
-    nn.init.kaiming_uniform_(linear.weight, mode="fan_out", nonlinearity="sigmoid")
-    nn.init.zeros_(linear.bias)
+    if isinstance(linear, nn.Linear):  # an Identity at num_classes=0
+        nn.init.kaiming_uniform_(linear.weight, mode="fan_out", nonlinearity="sigmoid")
+        nn.init.zeros_(linear.bias)
 
 
 def _mnasnet(name: str, num_classes: int, in_channels: int, dims: int, dropout: float) -> MNASNet:

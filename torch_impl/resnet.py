@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from torch_impl._registry import register_model
+from torch_impl.features import Backbone
 from torch_impl.layers import (adaptive_avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
-                               init_kaiming_, max_pool)
+                               init_kaiming_, linear_head, max_pool)
 from zoo.specs.resnet import (EXPANSION, MIN_SIZE, RESNET_CONFIGS, RESNET_D2L, STAGE_PLANES, STEM_CHANNELS,
-                              block_width)
+                              block_width, resnet_body, resnet_d2l_body)
 
 
 class BasicBlock(nn.Module):
@@ -84,7 +85,7 @@ class Bottleneck(nn.Module):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-class ResNet(nn.Module):
+class ResNet(Backbone, nn.Module):
     """ResNet (He et al. 2016) in torchvision's layout, which also covers ResNeXt and Wide ResNet.
 
     Stem conv 7x7/2, BN, ReLU, max pool 3x3/2; four stages (``layer1``..``layer4``) of
@@ -100,7 +101,7 @@ class ResNet(nn.Module):
                  dims: int = 2, zero_init_residual: bool = False, groups: int = 1, width_per_group: int = 64,
                  name: str = "resnet") -> None:
         super().__init__()
-        self.name, self.dims, self.in_channels = name, check_dims(dims), in_channels
+        self.name, self.dims, self.in_channels, self.min_size = name, check_dims(dims), in_channels, MIN_SIZE
         self.block = BLOCKS[block]
         self.groups, self.width_per_group = groups, width_per_group
         self.inplanes = STEM_CHANNELS
@@ -113,8 +114,9 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(STAGE_PLANES[2], layers[2], stride=2)
         self.layer4 = self._make_layer(STAGE_PLANES[3], layers[3], stride=2)
         self.avgpool = adaptive_avg_pool(dims, 1)
-        self.fc = nn.Linear(STAGE_PLANES[3] * self.block.expansion, num_classes)
+        self.fc = linear_head(STAGE_PLANES[3] * self.block.expansion, num_classes)
         self._init_weights(zero_init_residual)
+        self.init_backbone(resnet_body(block), {"fc": STAGE_PLANES[3] * self.block.expansion}, num_classes)
 
     @classmethod
     def from_config(cls, variant: str, **kwargs) -> "ResNet":
@@ -144,10 +146,12 @@ class ResNet(nn.Module):
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(m.residual_norm().weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
@@ -173,7 +177,7 @@ class Residual(nn.Module):
         return self.relu(y + x)
 
 
-class ResNetD2L(nn.Module):
+class ResNetD2L(Backbone, nn.Module):
     """ResNet-18 as Dive into Deep Learning builds it (seed 001).
 
     ``b1``: biased conv 7x7/2, BN, ReLU, max pool 3x3/2; ``b2``..``b5``: two Residual
@@ -186,7 +190,7 @@ class ResNetD2L(nn.Module):
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 1, dims: int = 2) -> None:
         super().__init__()
-        self.dims, self.in_channels = check_dims(dims), in_channels
+        self.dims, self.in_channels, self.min_size = check_dims(dims), in_channels, MIN_SIZE
         stem = RESNET_D2L["stem_channels"]
         self.b1 = nn.Sequential(conv(dims, in_channels, stem, 7, 2, 3), batch_norm(dims, stem), nn.ReLU(),
                                 max_pool(dims, 3, 2, 1))
@@ -198,12 +202,15 @@ class ResNetD2L(nn.Module):
             self.add_module(f"b{i + 2}", nn.Sequential(*stage))
             channels = out_channels
         self.avgpool = adaptive_avg_pool(dims, 1)
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = linear_head(channels, num_classes)
         init_default_(self)
+        self.init_backbone(resnet_d2l_body(), {"fc": channels}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self, model="resnet18_d2l", dims=self.dims, in_channels=self.in_channels, min_size=MIN_SIZE)
-        x = self.b5(self.b4(self.b3(self.b2(self.b1(x)))))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self, model="resnet18_d2l", dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
+        return self.b5(self.b4(self.b3(self.b2(self.b1(x)))))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 

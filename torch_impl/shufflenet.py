@@ -8,18 +8,22 @@ import torch
 from torch import nn
 
 from torch_impl._registry import register_model
-from torch_impl.layers import ConvNormAct, avg_pool, batch_norm, check_dims, check_input, conv, init_default_, max_pool
-from zoo.specs.shufflenet import V2_CHANNELS, V2_STAGE_REPEATS, ShuffleUnitSpec, shufflenet_v1_stages
+from torch_impl.features import Backbone
+from torch_impl.layers import (ConvNormAct, avg_pool, batch_norm, check_dims, check_input, conv, init_default_,
+                               linear_head, max_pool)
+from zoo.specs.shufflenet import (V2_CHANNELS, V2_STAGE_REPEATS, ShuffleUnitSpec, shufflenet_v1_body,
+                                  shufflenet_v1_stages, shufflenet_v2_body)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Interleave ``groups`` channel groups, (groups, c/groups) -> (c/groups, groups).
 
     Reshape and transpose by hand, for any number of spatial dims: paddle's
-    ChannelShuffle takes 4D input only, and both sides must do the same thing.
+    ChannelShuffle takes 4D input only, and both sides must do the same thing. The
+    spatial axes travel as one, so that TorchScript and torch.fx need not unpack the shape.
     """
-    n, c = x.shape[:2]
-    return x.reshape(n, groups, c // groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+    n, c = x.shape[0], x.shape[1]
+    return x.reshape(n, groups, c // groups, -1).transpose(1, 2).reshape(x.shape)
 
 
 class ChannelShuffle(nn.Module):
@@ -87,7 +91,7 @@ class InvertedResidual(nn.Module):
         return channel_shuffle(out, 2)
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(Backbone, nn.Module):
     """ShuffleNet v2 (Ma, Zhang, Zheng, Sun 2018) in torchvision's layout: conv1, maxpool,
     stage2-4, conv5, global average, fc. Same keys as torchvision's model."""
 
@@ -105,15 +109,18 @@ class ShuffleNetV2(nn.Module):
             setattr(self, f"stage{i}", nn.Sequential(*units))
             c_in = c_out
         self.conv5 = ConvNormAct(dims, c_in, channels[4], 1)
-        self.fc = nn.Linear(channels[4], num_classes)
+        self.fc = linear_head(channels[4], num_classes)
         # torchvision leaves torch's defaults; init_default_ writes them out.
         init_default_(self)
+        self.init_backbone(shufflenet_v2_body(variant), {"fc": channels[4]}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self, model=self.variant, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.maxpool(self.conv1(x))
-        x = self.stage4(self.stage3(self.stage2(x)))
-        return self.fc(global_avg_pool(self.conv5(x)))
+        return self.conv5(self.stage4(self.stage3(self.stage2(x))))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(global_avg_pool(x))
 
 
 # --- ShuffleNet v1 ----------------------------------------------------------------------
@@ -146,7 +153,7 @@ class ShuffleUnit(nn.Module):
         return self.relu(out + x)
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(Backbone, nn.Module):
     """ShuffleNet v1 (Zhang, Zhou, Lin, Sun 2017), Table 1: conv1 3x3/2 (24), max pool 3x3/2,
     stages 2-4 of ShuffleNet units, global average pool, fc.
 
@@ -165,14 +172,17 @@ class ShuffleNetV1(nn.Module):
         self.maxpool = max_pool(dims, 3, 2, 1)
         for i, units in enumerate(stages, start=2):
             setattr(self, f"stage{i}", nn.Sequential(*[ShuffleUnit(dims, u) for u in units]))
-        self.fc = nn.Linear(stages[-1][-1].out_channels, num_classes)
+        self.fc = linear_head(stages[-1][-1].out_channels, num_classes)
         # torch's default scheme, as for ShuffleNet v2 in torchvision.
         init_default_(self)
+        self.init_backbone(shufflenet_v1_body(groups, width_mult), {"fc": stages[-1][-1].out_channels}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self, model=self.name, dims=self.dims, in_channels=self.in_channels, min_size=1)
         x = self.maxpool(self.conv1(x))
-        x = self.stage4(self.stage3(self.stage2(x)))
+        return self.stage4(self.stage3(self.stage2(x)))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(global_avg_pool(x))
 
 

@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from torch_impl._registry import register_model
+from torch_impl.features import Backbone
 from torch_impl.layers import adaptive_avg_pool, check_dims, check_input, conv, max_pool
-from zoo.specs.squeezenet import POOL, SQUEEZENET_FEATURES, STEM_STRIDE, min_size
+from zoo.features import check_num_classes
+from zoo.specs.squeezenet import POOL, SQUEEZENET_FEATURES, STEM_STRIDE, min_size, squeezenet_body
 
 
 class Fire(nn.Module):
@@ -32,13 +34,16 @@ class Fire(nn.Module):
                           self.expand3x3_activation(self.expand3x3(x))], 1)
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(Backbone, nn.Module):
     """SqueezeNet (Iandola et al. 2016), versions "1_0" and "1_1", as torchvision builds them.
 
     ``features`` is the stem conv, ReLU, then Fire modules and k3 s2 max pools with
     ``ceil_mode=True``; ``classifier`` is dropout, a 1x1 conv to the classes, ReLU and a
     global average pool. Unlike the paper there is no bypass (residual) variant, and
-    the input need not be 224: any side of at least ``min_size`` works.
+    the input need not be 224: any side of at least ``min_size`` works. Its last classifier
+    layer is the 1x1 conv ``classifier.1``; with ``num_classes=0`` the model returns the
+    globally pooled features (the ReLU after that conv then acts on them, a no-op, since
+    they come out of ReLUs).
     """
 
     def __init__(self, version: str = "1_0", *, num_classes: int = 1000, in_channels: int = 3, dims: int = 2,
@@ -62,16 +67,26 @@ class SqueezeNet(nn.Module):
                 layers.append(Fire(dims, channels, squeeze, e1, e3))
                 channels = e1 + e3
         self.features = nn.Sequential(*layers)
-        final_conv = conv(dims, channels, num_classes, 1)
+        final_conv = self.make_head(channels, num_classes)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout), final_conv, nn.ReLU(inplace=True), adaptive_avg_pool(dims, 1),
         )
         init_weights_(self, final_conv)
+        self.init_backbone(squeezenet_body(version), {"classifier.1": channels}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def make_head(self, in_features: int, num_classes: int) -> nn.Module:
+        """The 1x1 conv to the classes, or an Identity for 0."""
+        if check_num_classes(num_classes) == 0:
+            return nn.Identity()
+        return conv(self.dims, in_features, num_classes, 1)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self, model=f"squeezenet{self.version}", dims=self.dims, in_channels=self.in_channels,
                     min_size=self.min_size)
-        return torch.flatten(self.classifier(self.features(x)), 1)
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.classifier(x), 1)
 
 
 def init_weights_(model: nn.Module, final_conv: nn.Module) -> None:

@@ -10,8 +10,9 @@ from torch import nn
 
 from torch_impl._registry import register_model
 from torch_impl.alexnet import make_classifier
+from torch_impl.features import Backbone
 from torch_impl.layers import adaptive_avg_pool, batch_norm, check_dims, check_input, conv, max_pool
-from zoo.specs.vgg import VGG_CFGS, VGG_D2L, VGG_DEPTHS, VGG_HIDDEN, VGG_MIN_SIZE, VGG_POOL, scaled_channels
+from zoo.specs.vgg import VGG_CFGS, VGG_D2L, VGG_DEPTHS, VGG_HIDDEN, VGG_MIN_SIZE, VGG_POOL, scaled_channels, vgg_body
 
 
 def make_layers(cfg: tuple[int | str, ...], dims: int, in_channels: int, batch_norm_after_conv: bool,
@@ -49,7 +50,7 @@ def init_vgg_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class VGG(nn.Module):
+class VGG(Backbone, nn.Module):
     """VGG (Simonyan & Zisserman 2014) in torchvision's layout: ``features`` (3x3 convs
     and 2x2 pools), a 7x7 adaptive average pool, and a 4096-4096 classifier with dropout.
 
@@ -60,7 +61,7 @@ class VGG(nn.Module):
     def __init__(self, cfg: str = "A", *, batch_norm: bool = False, num_classes: int = 1000, in_channels: int = 3,
                  dims: int = 2, width: float = 1.0, dropout: float = 0.5, name: str = "vgg") -> None:
         super().__init__()
-        self.model_name, self.dims, self.in_channels = name, check_dims(dims), in_channels
+        self.model_name, self.dims, self.in_channels, self.min_size = name, check_dims(dims), in_channels, VGG_MIN_SIZE
         if width <= 0:
             raise ValueError(f"width must be positive, got {width!r}")
         self.features = make_layers(VGG_CFGS[cfg], dims, in_channels, batch_norm, width)
@@ -70,10 +71,14 @@ class VGG(nn.Module):
         self.classifier = make_classifier(last * VGG_POOL ** dims, VGG_HIDDEN, num_classes, dropout,
                                           dropout_first=False)
         init_vgg_(self)
+        self.init_backbone(vgg_body(cfg, batch_norm, in_channels, width), {"classifier.6": VGG_HIDDEN}, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self, model=self.model_name, dims=self.dims, in_channels=self.in_channels, min_size=VGG_MIN_SIZE)
-        return self.classifier(self.flatten(self.avgpool(self.features(x))))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self, model=self.model_name, dims=self.dims, in_channels=self.in_channels, min_size=self.min_size)
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.avgpool(x)))
 
 
 def _vgg(name: str, batch_norm: bool, num_classes: int, in_channels: int, dims: int, width: float,

@@ -12,7 +12,7 @@ import functools
 import inspect
 import numbers
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from zoo import models
 
@@ -28,8 +28,10 @@ def _patterns(value: str | Iterable[str] | None) -> list[str]:
 class Registry:
     """Builders registered under the names zoo/models.py lists, for one package."""
 
-    def __init__(self, package: str, load_weights: LoadWeights | None = None) -> None:
+    def __init__(self, package: str, load_weights: LoadWeights | None = None,
+                 feature_net: Callable[..., Any] | None = None) -> None:
         self.package = package
+        self.feature_net = feature_net  # the package's FeatureNet(model, out_indices, name)
         self._builders: dict[str, Callable[..., Any]] = {}
         self._load_weights = load_weights
 
@@ -50,12 +52,20 @@ class Registry:
 
         return builder
 
-    def build(self, name: str, weights: Any = None, **kwargs: Any) -> Any:
-        """Build ``name``; with ``weights`` (a source name or a checkpoint path) load them, printing notes to stderr."""
+    def build(self, name: str, weights: Any = None, features_only: bool = False,
+              out_indices: Sequence[int] | None = None, **kwargs: Any) -> Any:
+        """Build ``name``; with ``weights`` (a source name or a checkpoint path) load them, printing
+        notes to stderr; with ``features_only``, its body returning the feature maps at
+        ``out_indices`` (all levels when None), wrapped after the weights are loaded."""
         models.get(name)  # a KeyError naming close matches for a typo
         if name not in self._builders:
             raise KeyError(f"{name!r} is listed in zoo/models.py but {self.package} has no builder for it")
-        return self._build(name, self._builders[name], weights, kwargs)
+        if out_indices is not None and not features_only:
+            raise ValueError("out_indices picks feature maps of a features_only model: pass features_only=True too")
+        model = self._build(name, self._builders[name], weights, kwargs)
+        if features_only:
+            return self.feature_net(model, out_indices, name)
+        return model
 
     def _build(self, name: str, fn: Callable[..., Any], weights: Any, kwargs: dict[str, Any]) -> Any:
         check_sizes(name, **{k: kwargs[k] for k in ("num_classes", "in_channels") if k in kwargs})
@@ -106,16 +116,14 @@ class Registry:
 def check_sizes(name: str, num_classes: Any = None, in_channels: Any = None) -> None:
     """A ValueError for a class or channel count no model can be built with, before anything is built.
 
-    Both counts must be whole numbers of at least 1. ``num_classes=0`` (a headless backbone
-    giving features) is refused by name: no builder supports it yet.
+    ``in_channels`` must be a whole number of at least 1, ``num_classes`` of at least 0
+    (0 builds a headless backbone that returns its pooled features).
     """
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError(f"{name}: {arg} must be a whole number, got {value!r}")
-        if arg == "num_classes" and value == 0:
-            raise ValueError(f"{name}: num_classes=0 would build a backbone without a classifier, which is not "
-                             f"supported yet; use num_classes >= 1")
-        if value < 1:
-            raise ValueError(f"{name}: {arg} must be at least 1, got {value}")
+        if value < (0 if arg == "num_classes" else 1):
+            raise ValueError(f"{name}: {arg} must be at least {0 if arg == 'num_classes' else 1}, got {value}"
+                             + (" (0 builds a backbone that returns features)" if arg == "num_classes" else ""))

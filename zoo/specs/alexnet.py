@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 
@@ -133,6 +134,22 @@ def min_input_size(rows: Sequence[Row]) -> int:
 
 def last_channels(rows: Sequence[Row]) -> int:
     return [r for r in rows if isinstance(r, Conv)][-1].out_channels
+
+
+def row_body(prefix: str, rows: Sequence[Row], in_channels: int, modules_per_conv: int
+             ) -> list[Stage]:
+    """The stages of a flat Sequential built from ``rows``, where each ``Conv`` row is
+    ``modules_per_conv`` modules (conv, [BatchNorm,] ReLU; 1 for a NiN block) and every
+    other row one module."""
+    rows_out: list[tuple[int, int]] = []
+    channels = in_channels
+    for row in rows:
+        if isinstance(row, Conv):
+            channels = row.out_channels
+            rows_out += [(row.stride, channels)] + [(1, channels)] * (modules_per_conv - 1)
+        else:
+            rows_out.append((row.stride if isinstance(row, MaxPool) else 1, channels))
+    return sequential(prefix, rows_out)
 
 
 _PAPER = "Krizhevsky, Sutskever, Hinton 2012"

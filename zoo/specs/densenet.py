@@ -1,6 +1,7 @@
 """DenseNet variants: the growth and block tables that torch_impl/densenet.py and paddle_impl/densenet.py read."""
 from __future__ import annotations
 
+from zoo.features import Stage
 from zoo.models import ModelInfo, Published
 
 # torchvision's DenseNet-BC rows (Huang et al. 2017): growth rate k, dense layers per
@@ -19,6 +20,21 @@ COMPRESSION_DIVISOR = 2
 # Seed 001's d2l DenseNet: the 7x7 stem, four dense blocks of four BN-ReLU-3x3 convs
 # (biased, growth 32, no bottleneck), biased 1x1 transitions between them.
 DENSENET_D2L = dict(stem_channels=64, growth_rate=32, block_config=(4, 4, 4, 4))
+
+
+def densenet_body(growth_rate: int, block_config: tuple[int, ...], num_init_features: int) -> list[Stage]:
+    """The body of a DenseNet (torchvision's or d2l's): ``features``' modules (stem, dense
+    blocks, transitions, ``norm5``), then the ReLU before the global pool."""
+    c = num_init_features
+    stages = [Stage("features.conv0", 2, c), Stage("features.norm0", 1, c), Stage("features.relu0", 1, c),
+              Stage("features.pool0", 2, c)]
+    for i, layers in enumerate(block_config):
+        c += layers * growth_rate
+        stages.append(Stage(f"features.denseblock{i + 1}", 1, c))
+        if i != len(block_config) - 1:
+            c //= COMPRESSION_DIVISOR
+            stages.append(Stage(f"features.transition{i + 1}", 2, c))
+    return stages + [Stage("features.norm5", 1, c), Stage("relu", 1, c)]
 
 # The stem divides the size by 4 (rounding up) and the three 2x2 transition pools need
 # at least 8 left: 29 is the smallest input. Parity runs at 64 (last block 2x2): at 32

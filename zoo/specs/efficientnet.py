@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 # Tan & Le 2019, Table 1 (EfficientNet-B0), one row per stage:
@@ -96,6 +97,13 @@ def efficientnet_stages(variant: str, stochastic_depth_prob: float = STOCHASTIC_
             block += 1
         stages.append(blocks)
     return rows[0][3], stages, 4 * rows[-1][4]
+
+
+def efficientnet_body(variant: str) -> list[Stage]:
+    """The body of an EfficientNet: ``features`` (stem, seven MBConv stages, head conv)."""
+    stem, stages, head = efficientnet_stages(variant)
+    rows = [(2, stem)] + [(stage[0].stride, stage[-1].out_channels) for stage in stages] + [(1, head)]
+    return sequential("features", rows)
 
 
 _TV = "torchvision 0.28.0 (ImageNet weights meta)"

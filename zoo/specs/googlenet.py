@@ -1,6 +1,7 @@
 """GoogLeNet variants: the tables that torch_impl/googlenet.py and paddle_impl/googlenet.py both read."""
 from __future__ import annotations
 
+from zoo.features import Stage
 from zoo.models import ModelInfo, Published
 
 # The nine Inception modules of Szegedy et al. 2014, Table 1, by torchvision's attribute
@@ -24,6 +25,20 @@ def inception_v1_out(name: str) -> int:
     """Output channels of an Inception-v1 module: the four paths concatenated."""
     _, ch1x1, _, ch3x3, _, ch5x5, pool_proj = INCEPTION_V1[name]
     return ch1x1 + ch3x3 + ch5x5 + pool_proj
+
+
+def googlenet_body(variant: str, in_channels: int) -> list[Stage]:
+    """The body of a GoogLeNet: the input transform, the stem, and the Inception modules
+    with the stage pools between them, in forward order."""
+    strides = [s for _, s, _, _ in GOOGLENET_VARIANTS[variant]["pools"]]
+    stages = [Stage("transform", 1, in_channels, level=False), Stage("conv1", 2, 64), Stage("maxpool1", strides[0], 64),
+              Stage("conv2", 1, 64), Stage("conv3", 1, 192), Stage("maxpool2", strides[1], 192)]
+    for group, pool in (("3", "maxpool3"), ("4", "maxpool4"), ("5", None)):
+        names = [n for n in INCEPTION_V1 if n.startswith(f"inception{group}")]
+        stages += [Stage(n, 1, inception_v1_out(n)) for n in names]
+        if pool is not None:
+            stages.append(Stage(pool, strides[int(pool[-1]) - 1], inception_v1_out(names[-1])))
+    return stages
 
 
 # Per variant: BatchNorm in every conv block (eps 1e-3) or a biased conv and ReLU; the

@@ -1,6 +1,7 @@
 """Inception-v3: the facts that torch_impl/inception.py and paddle_impl/inception.py both read."""
 from __future__ import annotations
 
+from zoo.features import Stage
 from zoo.models import ModelInfo, Published
 
 # The Mixed blocks in order, by torchvision's attribute name: (block kind, arguments after
@@ -43,6 +44,23 @@ TRUNC_NORMAL_STD_OVERRIDES = {"AuxLogits.fc": 0.001}
 # +-1) and their outputs and gradients are ill-conditioned (gradients reach 3e6; float64
 # train loss differs by 1e-9 between two correct implementations).
 PARITY_SIZE = 107
+
+
+# Output channels of each Mixed block kind from its input channels and arguments.
+_MIXED_OUT = {"A": lambda c, pool_features: 224 + pool_features, "B": lambda c: 480 + c,
+              "C": lambda c, _: 768, "D": lambda c: 512 + c, "E": lambda c: 2048}
+
+
+def inception_v3_body(in_channels: int) -> list[Stage]:
+    """The body of Inception-v3: the input transform, the stem, and the Mixed blocks (B and
+    D reduce by 2), in forward order."""
+    stages = [Stage("transform", 1, in_channels, level=False), Stage("Conv2d_1a_3x3", 2, 32),
+              Stage("Conv2d_2a_3x3", 1, 32),
+              Stage("Conv2d_2b_3x3", 1, 64), Stage("maxpool1", 2, 64), Stage("Conv2d_3b_1x1", 1, 80),
+              Stage("Conv2d_4a_3x3", 1, 192), Stage("maxpool2", 2, 192)]
+    stages += [Stage(name, 2 if kind in "BD" else 1, _MIXED_OUT[kind](in_ch, *args))
+               for name, kind, in_ch, args in MIXED]
+    return stages
 
 MODELS = [
     ModelInfo(

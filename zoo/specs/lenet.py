@@ -1,6 +1,7 @@
 """LeNet variants: the tables that torch_impl/lenet.py and paddle_impl/lenet.py both read."""
 from __future__ import annotations
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 # The LeNet-5 outline (C1 conv 6@5, S2, C3 conv 16@5, S4, C5 120, F6 84, output) with
@@ -33,6 +34,24 @@ def lenet_bn_features(size: int) -> int:
     """Spatial size after seed 000's feature stack, from ``(n + 2p - k)//s + 1``."""
     k, p = LENET_BN["kernel"], LENET_BN["pool"]
     return ((size - k + 1) // p - k + 1) // p
+
+
+def lenet5_body(variant: str) -> list[Stage]:
+    """The body of a LeNet-5 variant: ``features`` up to its flatten (zoo/features.py)."""
+    spec = LENET5_VARIANTS[variant]
+    trainable = spec["subsampling"] == "trainable"
+    rows = [("c1", 1, 6), ("c1_act", 1, 6), ("s2", 2, 6)] + ([("s2_act", 1, 6)] if trainable else [])
+    rows += [("c3", 1, 16), ("c3_act", 1, 16), ("s4", 2, 16)] + ([("s4_act", 1, 16)] if trainable else [])
+    if spec["c5"] == "conv":
+        rows += [("c5", 1, 120), ("c5_act", 1, 120)]
+    return [Stage(f"features.{name}", stride, channels) for name, stride, channels in rows]
+
+
+def lenet_bn_body() -> list[Stage]:
+    """The body of seed 000's BN LeNet: ``features`` (conv, BN, pool, twice)."""
+    c1, c2 = LENET_BN["channels"]
+    p = LENET_BN["pool"]
+    return sequential("features", [(1, c1), (1, c1), (p, c1), (1, c2), (1, c2), (p, c2)])
 
 
 _SEED_002 = "seed 002 (LeNet-5 layer table)"

@@ -5,6 +5,7 @@ multiplier too), which implements the B1 network of Tan et al. 2019, Figure 7.
 """
 from __future__ import annotations
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 # Channel depths before scaling: the stem conv, the separable conv after it, then the
@@ -43,6 +44,15 @@ def mnasnet_depths(alpha: float) -> list[int]:
     if alpha <= 0.0:
         raise ValueError(f"alpha must be positive, got {alpha}")
     return [round_to_multiple_of(d * alpha, 8) for d in MNASNET_DEPTHS]
+
+
+def mnasnet_body(alpha: float) -> list[Stage]:
+    """The body of MnasNet: ``layers`` (stem conv, BN, ReLU, separable conv with its BNs
+    and ReLU, six stacks, 1x1 conv, BN, ReLU)."""
+    d = mnasnet_depths(alpha)
+    rows = [(2, d[0]), (1, d[0]), (1, d[0]), (1, d[0]), (1, d[0]), (1, d[0]), (1, d[1]), (1, d[1])]
+    rows += [(stride, depth) for (_, stride, _, _), depth in zip(MNASNET_STACKS, d[2:])]
+    return sequential("layers", rows + [(1, MNASNET_LAST)] * 3)
 
 
 _TV = "torchvision 0.28.0 (trainable parameters)"

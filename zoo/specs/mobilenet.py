@@ -6,6 +6,7 @@ paddle.vision's layer names, so its checkpoints load with the same keys).
 """
 from __future__ import annotations
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 # --- MobileNet v1 (Howard et al. 2017, Table 1) ---------------------------------------
@@ -141,6 +142,27 @@ def mobilenet_v3_blocks(arch: str, width_mult: float = 1.0, reduced_tail: bool =
 def mobilenet_v3_last_channel(arch: str, width_mult: float = 1.0, reduced_tail: bool = False) -> int:
     """Width of the classifier's hidden layer."""
     return make_divisible(MOBILENET_V3[arch]["last_channel"] // (2 if reduced_tail else 1) * width_mult)
+
+
+def mobilenet_v1_body(width_mult: float = 1.0) -> list[Stage]:
+    """The body of MobileNet v1: ``conv1``, then the thirteen blocks by name."""
+    stages = [Stage("conv1", 2, mobilenet_v1_channels(MOBILENET_V1_STEM, width_mult))]
+    return stages + [Stage(name, s, mobilenet_v1_channels(cout, width_mult))
+                     for name, _, cout, s in MOBILENET_V1_BLOCKS]
+
+
+def mobilenet_v2_body(width_mult: float = 1.0, round_nearest: int = 8) -> list[Stage]:
+    """The body of MobileNet v2: ``features`` (stem, inverted residuals, last 1x1 conv)."""
+    blocks = mobilenet_v2_blocks(width_mult, round_nearest)
+    last = make_divisible(MOBILENET_V2_LAST * max(1.0, width_mult), round_nearest)
+    return sequential("features", [(2, blocks[0][0])] + [(s, cout) for _, cout, s, _ in blocks] + [(1, last)])
+
+
+def mobilenet_v3_body(arch: str, width_mult: float = 1.0, reduced_tail: bool = False) -> list[Stage]:
+    """The body of MobileNet v3: ``features`` (stem, bnecks, last 1x1 conv to six times the last width)."""
+    blocks = mobilenet_v3_blocks(arch, width_mult, reduced_tail)
+    rows = [(2, blocks[0]["in_channels"])] + [(b["stride"], b["out_channels"]) for b in blocks]
+    return sequential("features", rows + [(1, 6 * blocks[-1]["out_channels"])])
 
 
 _TV = "torchvision 0.28.0 (trainable parameters)"

@@ -1,6 +1,7 @@
 """ResNet variants: the stage tables that torch_impl/resnet.py and paddle_impl/resnet.py both read."""
 from __future__ import annotations
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 # Output channels of the four stages before the block's expansion (64-128-256-512), and
@@ -42,6 +43,21 @@ RESNET_D2L = dict(stem_channels=64, channels=(64, 128, 256, 512), blocks=(2, 2, 
 def block_width(planes: int, groups: int, width_per_group: int) -> int:
     """Channels of a Bottleneck's grouped 3x3 conv (torchvision's rounding)."""
     return int(planes * (width_per_group / 64.0)) * groups
+
+
+def resnet_body(block: str) -> list[Stage]:
+    """The body of a torchvision-layout ResNet: stem modules, then ``layer1`` .. ``layer4``."""
+    stem = STEM_CHANNELS
+    stages = [Stage("conv1", 2, stem), Stage("bn1", 1, stem), Stage("relu", 1, stem), Stage("maxpool", 2, stem)]
+    return stages + [Stage(f"layer{i + 1}", 1 if i == 0 else 2, planes * EXPANSION[block])
+                     for i, planes in enumerate(STAGE_PLANES)]
+
+
+def resnet_d2l_body() -> list[Stage]:
+    """The body of the d2l ResNet-18: ``b1``'s modules (conv, BN, ReLU, pool), then ``b2`` .. ``b5``."""
+    stem = RESNET_D2L["stem_channels"]
+    stages = sequential("b1", [(2, stem), (1, stem), (1, stem), (2, stem)])
+    return stages + [Stage(f"b{i + 2}", 1 if i == 0 else 2, c) for i, c in enumerate(RESNET_D2L["channels"])]
 
 
 # torchvision's weight metadata (``num_params``) for the 2D ImageNet models.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo.features import Stage
 from zoo.models import ModelInfo, Published
 
 # --- ShuffleNet v2 (Ma et al. 2018), torchvision's layout -------------------------------
@@ -96,6 +97,20 @@ def shufflenet_v1_stages(groups: int, width_mult: float = 1.0) -> tuple[int, lis
             in_channels = out_channels
         stages.append(units)
     return stem, stages
+
+
+def shufflenet_v2_body(variant: str) -> list[Stage]:
+    """The body of ShuffleNet v2: ``conv1``, ``maxpool``, ``stage2`` .. ``stage4``, ``conv5``."""
+    c = V2_CHANNELS[variant]
+    return [Stage("conv1", 2, c[0]), Stage("maxpool", 2, c[0]), Stage("stage2", 2, c[1]), Stage("stage3", 2, c[2]),
+            Stage("stage4", 2, c[3]), Stage("conv5", 1, c[4])]
+
+
+def shufflenet_v1_body(groups: int, width_mult: float = 1.0) -> list[Stage]:
+    """The body of ShuffleNet v1: ``conv1``, ``maxpool``, ``stage2`` .. ``stage4``."""
+    stem, stages = shufflenet_v1_stages(groups, width_mult)
+    return [Stage("conv1", 2, stem), Stage("maxpool", 2, stem)] + [
+        Stage(f"stage{i}", 2, units[-1].out_channels) for i, units in enumerate(stages, start=2)]
 
 
 _TV = "torchvision 0.28.0 (ImageNet weights meta)"

@@ -14,6 +14,7 @@ pool's input at 2 or more, so no SqueezeNet input reaches it.
 """
 from __future__ import annotations
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 # Fire modules as (squeeze, expand1x1, expand3x3) and "pool" for a k3 s2 ceil max pool,
@@ -32,6 +33,18 @@ SQUEEZENET_FEATURES: dict[str, dict] = {
 }
 STEM_STRIDE = 2
 POOL = dict(kernel_size=3, stride=2, ceil_mode=True)
+
+
+def squeezenet_body(version: str) -> list[Stage]:
+    """The body of a SqueezeNet: ``features`` (stem conv, ReLU, Fire modules and pools)."""
+    spec = SQUEEZENET_FEATURES[version]
+    c = spec["stem_channels"]
+    rows = [(STEM_STRIDE, c), (1, c)]
+    for layer in spec["layers"]:
+        if layer != "pool":
+            c = layer[1] + layer[2]
+        rows.append((POOL["stride"] if layer == "pool" else 1, c))
+    return sequential("features", rows)
 
 
 def ceil_pool_size(length: int, kernel_size: int, stride: int, padding: int = 0) -> int:

@@ -5,6 +5,7 @@ Simonyan & Zisserman 2014, Table 1, in torchvision's notation: an int is a 3x3 c
 """
 from __future__ import annotations
 
+from zoo.features import Stage, sequential
 from zoo.models import ModelInfo, Published
 
 VGG_CFGS: dict[str, tuple[int | str, ...]] = {
@@ -27,6 +28,19 @@ VGG_D2L = dict(width=0.25, in_channels=1, num_classes=10)
 def scaled_channels(channels: int, width: float) -> int:
     """A conv width times the width multiplier (at least 1 map)."""
     return max(1, int(round(channels * width)))
+
+
+def vgg_body(cfg: str, batch_norm: bool, in_channels: int, width: float = 1.0) -> list[Stage]:
+    """The body of a VGG: ``features``, one module per conv, BatchNorm, ReLU and pool."""
+    rows: list[tuple[int, int]] = []
+    channels = in_channels
+    for v in VGG_CFGS[cfg]:
+        if v == "M":
+            rows.append((2, channels))
+        else:
+            channels = scaled_channels(v, width)
+            rows += [(1, channels)] * (3 if batch_norm else 2)
+    return sequential("features", rows)
 
 
 # Five 2x2 pools halve the input five times, so 32 is the smallest input (1x1 maps).
