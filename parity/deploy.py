@@ -28,7 +28,8 @@ import paddle
 import torch
 
 from parity import weights as W
-from parity.compare import _judge, _tensors
+from parity.judge import judge
+from parity.modes import tensors
 from parity.onnx_check import _captured_fds, export_paddle, export_torch, run_onnx
 
 TMP_PREFIX = ".export-tmp-"
@@ -92,7 +93,7 @@ def _verify(artifact: Artifact, run: Callable[[np.ndarray], list[np.ndarray]],
         if len(got) != len(eager):
             artifact.detail = f"batch {x.shape[0]}: {len(got)} outputs, eager {len(eager)}"
             return
-        check = _judge("onnx", "float32", [(f"output[{i}]", e, g) for i, (e, g) in enumerate(zip(eager, got))])
+        check = judge("onnx", "float32", [(f"output[{i}]", e, g) for i, (e, g) in enumerate(zip(eager, got))])
         artifact.errors[x.shape[0]] = check.max_rel
         if not check.passed:
             artifact.detail = f"batch {x.shape[0]}: {check.detail} (max_rel {check.max_rel:.1e}, tol {check.tol:.0e})"
@@ -130,9 +131,9 @@ def export_deployables(t_model: torch.nn.Module, p_model: paddle.nn.Layer, sampl
     rng = np.random.RandomState(0)
     inputs = [rng.standard_normal((b, *sample_shape)).astype(np.float32) for b in (CHECK_BATCHES if dynamic else (batch,))]
     with torch.no_grad():
-        t_eager = [[W.to_numpy(t) for t in _tensors(t_model(torch.from_numpy(x)))] for x in inputs]
+        t_eager = [[W.to_numpy(t) for t in tensors(t_model(torch.from_numpy(x)))] for x in inputs]
     with paddle.no_grad():
-        p_eager = [[W.to_numpy(t) for t in _tensors(p_model(paddle.to_tensor(x)))] for x in inputs]
+        p_eager = [[W.to_numpy(t) for t in tensors(p_model(paddle.to_tensor(x)))] for x in inputs]
     names = output_names(t_eager[0], num_classes)
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out_dir)
     artifacts = []

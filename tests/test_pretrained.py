@@ -183,8 +183,8 @@ def test_other_classes_and_channels_adapt_head_and_stem(caches, capsys):
 @pytest.mark.torchvision
 def test_a_checkpoint_that_does_not_fit_lists_keys(caches):
     fake_torchvision_file("squeezenet1_1")
-    with pytest.raises(WeightMismatchError, match=r"(?s)does not fit.*mis-shaped: features\.3\.squeeze\.weight: "
-                                                  r"checkpoint \[16, 64, 1, 1\] vs model \[16, 64, 1\]"):
+    with pytest.raises(WeightMismatchError, match=r"(?s)does not fit.*mis-shaped: features\.0\.weight: "
+                                                  r"checkpoint \[64, 3, 3, 3\] vs model \[64, 3, 3\]"):
         torch_impl.build("squeezenet1_1", weights="torchvision", dims=1)
 
 

@@ -101,8 +101,7 @@ def test_a_batch_of_one_reaching_a_1x1_map_is_refused_alike(name):
 # --- model sizes ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(num_classes=0), "num_classes=0 would build a backbone without a classifier, which is not supported yet"),
-    (dict(num_classes=-1), "num_classes must be at least 1, got -1"),
+    (dict(num_classes=-1), "num_classes must be 0 or more (0 builds a backbone that returns features), got -1"),
     (dict(in_channels=0), "in_channels must be at least 1, got 0"),
     (dict(num_classes=2.5), "num_classes must be a whole number, got 2.5"),
     (dict(in_channels=True), "in_channels must be a whole number, got True"),
@@ -118,7 +117,7 @@ def test_sizes_are_checked_before_building(kwargs, message):
         assert not seen, [str(w.message) for w in seen]  # no "Initializing zero-element tensors" first
 
 
-@pytest.mark.parametrize("flag", ["--num-classes 0", "--num-classes -1", "--in-channels 0"])
+@pytest.mark.parametrize("flag", ["--num-classes -1", "--in-channels 0"])
 def test_summary_with_a_bad_size_is_one_line(flag, capsys):
     assert summary_main(["lenet5", *flag.split()]) == 2
     err = capsys.readouterr().err

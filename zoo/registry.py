@@ -124,6 +124,8 @@ def check_sizes(name: str, num_classes: Any = None, in_channels: Any = None) -> 
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError(f"{name}: {arg} must be a whole number, got {value!r}")
-        if value < (0 if arg == "num_classes" else 1):
-            raise ValueError(f"{name}: {arg} must be at least {0 if arg == 'num_classes' else 1}, got {value}"
-                             + (" (0 builds a backbone that returns features)" if arg == "num_classes" else ""))
+        if arg == "num_classes" and value < 0:
+            raise ValueError(f"{name}: num_classes must be 0 or more (0 builds a backbone that returns features), "
+                             f"got {value}")
+        if arg == "in_channels" and value < 1:
+            raise ValueError(f"{name}: in_channels must be at least 1, got {value}")
