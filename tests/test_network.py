@@ -17,7 +17,7 @@ import paddle_impl.train as paddle_train
 import torch_impl.train as torch_train
 
 ROOT = Path(__file__).resolve().parents[1]
-PARITY_ARGS = ["lenet5", "--dims", "1", "--dtype", "float32", "--brief"]  # ONNX checks included
+PARITY_ARGS = ["--parity-only", "lenet5", "--dims", "1", "--dtype", "float32", "--brief"]  # ONNX checks included
 TRAIN_ARGS = ["lenet5", "--limit", "64", "--epochs", "1", "--threads", "1"]
 
 
