@@ -226,7 +226,8 @@ def test_paddle_vision_mobilenet_v3_same_weights(arch):
 
 def test_paddle_vision_squeeze_excitation_gate():
     """The gate difference itself, on one SE block with the same weights: paddle.vision's
-    (paddle's Hardsigmoid) differs from ours by ~1e-8 relative; with our gate it is exact."""
+    (paddle's Hardsigmoid) differs from ours by ~1e-8 relative; with our gate, by rounding only
+    (paddle_impl's float64 adaptive pool averages each bin with its own ops, in another order)."""
     from paddle.vision.models.mobilenetv3 import SqueezeExcitation as PaddleVisionSE
 
     theirs = PaddleVisionSE(64, 16, scale_activation=paddle.nn.Hardsigmoid)
@@ -237,4 +238,4 @@ def test_paddle_vision_squeeze_excitation_gate():
     x = paddle.to_tensor(np.random.RandomState(0).standard_normal((2, 64, 8, 8)) * 3)
     assert 1e-9 < rel_err(ours(x).numpy(), theirs(x).numpy()) < 1e-6
     theirs.scale_activation = P.Hardsigmoid()
-    assert rel_err(ours(x).numpy(), theirs(x).numpy()) == 0.0
+    assert rel_err(ours(x).numpy(), theirs(x).numpy()) < 1e-15
