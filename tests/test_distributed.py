@@ -30,6 +30,10 @@ ARGS = ["lenet_bn", "--limit", "250", "--epochs", "2", "--batch-size", "63", "--
 STEPS = 2 * 4
 
 
+# The CI budget (20 minutes on 2 cores): 2-process training runs; run with -m heavy.
+pytestmark = pytest.mark.heavy
+
+
 def env():
     return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
 

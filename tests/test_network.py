@@ -21,6 +21,10 @@ PARITY_ARGS = ["--parity-only", "lenet5", "--dims", "1", "--dtype", "float32", "
 TRAIN_ARGS = ["lenet5", "--limit", "64", "--epochs", "1", "--threads", "1"]
 
 
+# The CI budget (20 minutes on 2 cores): a parity run and two training runs under guards; run with -m heavy.
+pytestmark = pytest.mark.heavy
+
+
 def test_no_lookup_or_connection_in_a_parity_run_and_training(monkeypatch, tmp_path, capsys):
     attempts = []
 

@@ -25,6 +25,10 @@ TORCHVISION = [n for n in zoo.names() if S.loadable("torchvision", n)]
 PADDLE_VISION = [n for n in zoo.names() if S.loadable("paddle.vision", n)]
 
 
+# The CI budget (20 minutes on 2 cores): builds torchvision/paddle.vision models and full ImageNet-size nets; run with -m heavy.
+pytestmark = pytest.mark.heavy
+
+
 def _heavy_unless(name, cheap):
     return pytest.param(name, marks=[] if name in cheap else [pytest.mark.heavy])
 

@@ -96,6 +96,7 @@ def test_judging_marks_a_catch_that_went_through_a_rejudge():
     assert out.margin == pytest.approx(5.0)
 
 
+@pytest.mark.heavy  # the CI budget; python -m parity selftest --subset ci runs the same entries
 @pytest.mark.parametrize("m", [m for m in ENTRIES if m.id in CI_SUBSET], ids=lambda m: m.id)
 def test_ci_subset_holds(m):
     out = selftest.run_one(m)

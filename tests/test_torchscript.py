@@ -18,6 +18,10 @@ import zoo
 CHEAP = {"lenet5_original_sparse", "lenet_bn", "squeezenet1_1"}
 
 
+# The CI budget (20 minutes on 2 cores): scripts models; run with -m heavy.
+pytestmark = pytest.mark.heavy
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n in CHEAP else [pytest.mark.heavy])
                                   for n in zoo.names()])
 def test_script_matches_eager(name, tmp_path):

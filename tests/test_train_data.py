@@ -16,6 +16,10 @@ SCRIPTS = {"torch": torch_train, "paddle": paddle_train}
 FRAMEWORKS = list(SCRIPTS)
 
 
+# The CI budget (20 minutes on 2 cores): trains models end to end; run with -m heavy.
+pytestmark = pytest.mark.heavy
+
+
 def train(fw, *argv):
     return SCRIPTS[fw].train(training.parse_args(fw, [*argv, "--threads", "1"]))
 
