@@ -42,6 +42,10 @@ REPRESENTATIVES: dict[str, tuple[str, dict, int]] = {
 DEFAULT_RUN = {("lenet", 1), ("lenet", 2), ("squeezenet", 2), ("nin", 1)}
 
 
+# The CI budget (20 minutes on 2 cores): builds and compares a model per family; run with -m heavy.
+pytestmark = pytest.mark.heavy
+
+
 def _kwargs(family: str, dims: int, **overrides) -> tuple[str, dict, tuple[int, ...]]:
     name, extra, size = REPRESENTATIVES[family]
     info = zoo.get(name)
