@@ -75,7 +75,8 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     """Build ``name`` in both frameworks with the same arguments and run the checks of one case.
 
     ``kind`` is the case (see ``cases``): "parity" runs every check; "asym" every check but
-    the optimizer steps; "real" the eval forward only; "hot" the eval forward with every
+    the optimizer steps; "real" the eval forward only (at the default size); "eval" the same
+    at the parity size; "hot" the eval forward with every
     clipped activation driven across its kinks; "stochastic" the train checks with dropout
     and stochastic depth live on shared masks; "option" eval and train with ``options``
     passed to the builders. ``batch`` and ``size`` default to the model's registry entry
@@ -106,7 +107,7 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
             onnx_checks = check_onnx(t_model, p_model, x)
     report = compare_modules(t_model, p_model, inputs=x, dtype=dtype, num_classes=kwargs["num_classes"], seed=seed,
                              steps=steps if kind == "parity" else 0, name=name, dims=dims,
-                             train=kind not in ("real", "hot"), hot=kind == "hot", stochastic=kind == "stochastic")
+                             train=kind not in ("real", "hot", "eval"), hot=kind == "hot", stochastic=kind == "stochastic")
     report.case = _label(kind, options)
     if kind == "parity" and not options:
         published = published_check(name, dims)

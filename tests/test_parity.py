@@ -68,23 +68,10 @@ def test_parity_light(name, dims):
     """Registry-heavy models (VGG's 138M parameters and the like) are checked in eval mode in
     the default run, the CI budget; their train checks run under -m heavy (test_parity)."""
     heavy = zoo.get(name).heavy
-    report = _eval_only(name, dims) if heavy else run_model(name, dims, "float64", onnx=False, steps=0)
+    report = run_model(name, dims, "float64", onnx=False, steps=0, kind="eval" if heavy else "parity")
     assert report.ok, "\n" + format_report(report)
     assert _expected(report, EVAL_CHECKS if heavy else TRAIN_CHECKS) <= {c.name for c in report.checks}
 
-
-def _eval_only(name: str, dims: int):
-    import numpy as np
-
-    import paddle_impl
-    import torch_impl
-    from parity.compare import compare_modules
-
-    info = zoo.get(name)
-    kwargs = info.build_kwargs(dims, info.check_size(dims))
-    x = np.random.RandomState(0).standard_normal(info.input_shape(dims, info.parity_batch))
-    return compare_modules(torch_impl.build(name, **kwargs), paddle_impl.build(name, **kwargs), inputs=x,
-                           dtype="float64", train=False, steps=0, name=name, dims=dims)
 
 
 def test_every_model_is_checked_in_the_default_run():
