@@ -73,7 +73,6 @@ def test_parity_light(name, dims):
     assert _expected(report, EVAL_CHECKS if heavy else TRAIN_CHECKS) <= {c.name for c in report.checks}
 
 
-
 def test_every_model_is_checked_in_the_default_run():
     """Each registered model has a parity case without the heavy mark in each of 1D and 2D,
     or (heavy models) a light one in 2D."""
