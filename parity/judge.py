@@ -13,14 +13,18 @@ from zoo.verdicts import nothing_compared
 DTYPES = ("float64", "float32")
 
 # Tolerances on the metric each check uses. float64 proves exactness: outputs agree to
-# ~1e-13; gradients through paddle's average pools only to ~1e-8 (its float64 pool
-# backward divides in float32); paddle's optimizers keep momentum and the L2
-# coefficient in float32, so weights after steps agree to ~1e-7. float32 is what users
-# run: train-mode gradients use a norm-relative bound because one ReLU input near 0
-# that flips sign spreads through a channel's batch statistics (and a flip that moves
-# them further is shown to be only that; see rejudge_with_aligned_kinks).
+# ~1e-13 and input gradients to ~1e-10 (the worst of the zoo at the parity size on
+# 2026-12-03: 6.4e-11, EfficientNet-B1), so 1e-9 catches a half-float32 op in a float64
+# path (paddle's float32 pool backward, torch's float32 1/6 in its built-in Hardsigmoid:
+# 4e-9 to 6e-9); parameter gradients sum over the batch and the map, and a bias that
+# BatchNorm cancels has a gradient of rounding size, so they agree to ~2e-9 only and keep
+# 1e-6. paddle's optimizers keep momentum and the L2 coefficient in float32, so weights
+# after steps agree to ~1e-7. float32 is what users run: train-mode gradients use a
+# norm-relative bound because one ReLU input near 0 that flips sign spreads through a
+# channel's batch statistics (and a flip that moves them further is shown to be only
+# that; see rejudge_with_aligned_kinks).
 TOLERANCES: dict[str, dict[str, float]] = {
-    "float64": {"eval_forward": 1e-10, "train_loss": 1e-10, "train_input_grad": 1e-6, "train_param_grads": 1e-6,
+    "float64": {"eval_forward": 1e-10, "train_loss": 1e-10, "train_input_grad": 1e-9, "train_param_grads": 1e-6,
                 "bn_stats": 1e-10, "sgd_steps": 1e-6, "adam_steps": 1e-6, "onnx": 1e-4},
     "float32": {"eval_forward": 1e-4, "train_loss": 1e-5, "train_input_grad": 1e-2, "train_param_grads": 1e-2,
                 "bn_stats": 1e-4, "sgd_steps": 1e-3, "adam_steps": 1e-3, "onnx": 1e-4},

@@ -375,7 +375,8 @@ class KeyMap:
         """Paddle's state dict (numpy, paddle names) from a torch module or its state dict."""
         sd = torch_module.state_dict() if isinstance(torch_module, torch.nn.Module) else torch_module
         # Transposes are made by torch: numpy's copy of a transposed 25088x4096 matrix is 2-3x slower.
-        return {p.paddle: to_numpy(sd[p.torch].detach().t().contiguous() if p.transpose else sd[p.torch])
+        # A transposed tensor is new memory already; copying it once more doubled the cost for VGG.
+        return {p.paddle: sd[p.torch].detach().cpu().t().contiguous().numpy() if p.transpose else to_numpy(sd[p.torch])
                 for p in self.pairs}
 
     def to_torch(self, paddle_module: paddle.nn.Layer, torch_module: torch.nn.Module) -> dict[str, torch.Tensor]:
