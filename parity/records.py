@@ -64,6 +64,7 @@ class Record:
     params: tuple  # the layer's own parameter shapes in torch layout (a paddle Linear's weight transposed)
     output: np.ndarray  # a copy, taken when the layer or op returned
     grad: np.ndarray | None = None  # the gradient reaching that output, when a backward ran
+    trainable: int = 0  # trainable parameters in the layer and all its sublayers (0 for an op)
 
 
 def _relpath(path: str) -> str:
@@ -126,13 +127,16 @@ class _Recorder:
         params = tuple(self._param_shape(m, k, p) for k, p in m.named_parameters(recurse=False)) \
             if self.is_torch else tuple(self._param_shape(m, k, p) for k, p in m.named_parameters(include_sublayers=False))
 
+        trainable = sum(int(np.prod(p.shape)) for p in m.parameters()
+                        if (p.requires_grad if self.is_torch else not p.stop_gradient))
+
         def enter(_m, _inp):
             self.stack.append(name)
 
         def leave(_m, _inp, out):
             if self.stack:
                 self.stack.pop()
-            self._add(name, "layer", type(_m).__name__, class_source(type(_m)), params, out)
+            self._add(name, "layer", type(_m).__name__, class_source(type(_m)), params, out, trainable)
 
         if self.is_torch:
             self.handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
@@ -146,11 +150,12 @@ class _Recorder:
             shape = tuple(reversed(shape))
         return shape
 
-    def _add(self, name: str, kind: str, type_: str, source: str, params: tuple, out: Any) -> None:
+    def _add(self, name: str, kind: str, type_: str, source: str, params: tuple, out: Any,
+             trainable: int = 0) -> None:
         ts = tensors(out)
         if not ts or not self.active:
             return
-        rec = Record(name, kind, type_, source, params, _copy(ts[0], self.is_torch))
+        rec = Record(name, kind, type_, source, params, _copy(ts[0], self.is_torch), trainable=trainable)
         self.records.append(rec)
         if self.grads:
             t = ts[0]
