@@ -9,7 +9,7 @@ import paddle
 import torch
 
 from parity.modes import Projections, paddle_loss, torch_loss
-from parity.pairing import first_divergence, first_grad_divergence, pair_records
+from parity.pairing import Divergence, first_divergence, first_grad_divergence, pair_records
 from parity.records import run_recorded
 
 
@@ -19,6 +19,21 @@ def _records(torch_module: Any, paddle_module: Any, x: np.ndarray, loss_t=None, 
     p_rec, p_exc = run_recorded(paddle_module, x, False, loss_p)
     raised = [(side, exc) for side, exc in (("torch", t_exc), ("paddle", p_exc)) if exc is not None]
     return pair_records(t_rec, p_rec), raised
+
+
+def find_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray, dtype: str,
+                    tol: float) -> tuple[str, Divergence | None]:
+    """locate_divergence's message, and the Divergence it names (None where it names none
+    or only the layer a forward raised in)."""
+    pairs, raised = _records(torch_module, paddle_module, x)
+    found = first_divergence(pairs, dtype, tol)
+    if found is not None:
+        return f"first divergent {'op' if found.torch.kind == 'op' else 'layer'}: {found.describe()}", found
+    if raised:
+        side, exc = raised[0]
+        layer = raising_layer(torch_module if side == "torch" else paddle_module, x, side == "torch")
+        return f"first divergent layer: {layer} (the {side} forward raises there: {type(exc).__name__}: {exc})", None
+    return "no single layer's output exceeds the tolerance (the difference builds up across layers)", None
 
 
 def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray, dtype: str,
@@ -31,15 +46,7 @@ def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.La
     must already hold the same weights and be in the same mode; in train mode the caller
     restores BN statistics afterwards.
     """
-    pairs, raised = _records(torch_module, paddle_module, x)
-    found = first_divergence(pairs, dtype, tol)
-    if found is not None:
-        return f"first divergent {'op' if found.torch.kind == 'op' else 'layer'}: {found.describe()}"
-    if raised:
-        side, exc = raised[0]
-        layer = raising_layer(torch_module if side == "torch" else paddle_module, x, side == "torch")
-        return f"first divergent layer: {layer} (the {side} forward raises there: {type(exc).__name__}: {exc})"
-    return "no single layer's output exceeds the tolerance (the difference builds up across layers)"
+    return find_divergence(torch_module, paddle_module, x, dtype, tol)[0]
 
 
 def locate_grad_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray,
