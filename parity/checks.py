@@ -35,15 +35,19 @@ def trainable_counts(torch_module: torch.nn.Module, paddle_module: paddle.nn.Lay
 def check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
                      expected: int | None) -> Check:
     nt, np_ = trainable_counts(torch_module, paddle_module)
-    problems = list(kmap.problems)
+    # The summary first (counts), then the keys: a refusal's explaining sentence must not
+    # come after 14 KB of key names.
+    problems = []
     if nt != np_:
         problems.append(f"trainable parameters differ: torch {nt:,} vs paddle {np_:,}")
     if expected is not None and nt != expected:
         problems.append(f"trainable parameters {nt:,} differ from the published {expected:,}")
+    problems += kmap.problems
     how = "by construction order (the names differ)" if kmap.by_order else "by name"
     detail = "; ".join(problems) if problems else (
         f"{len(kmap.pairs)} tensors map 1:1 {how}; {nt:,} trainable parameters"
-        + (f" = published {expected:,}" if expected is not None else ""))
+        + (f" = published {expected:,}" if expected is not None else "")
+        + (f"; {kmap.note}" if kmap.note else ""))
     return Check("structure", not problems, metric="exact", detail=detail)
 
 

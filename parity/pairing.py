@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from parity.align import align
 from parity.metrics import errors
 from parity.records import Record
 
@@ -103,26 +104,7 @@ def pair_records(t_rec: Sequence[Record], p_rec: Sequence[Record]) -> list[Pair]
         row = np.where(~same_fam & same_par & same_shape & p_known & t_known[i], 1, row)
         row = np.where(p_name == t_name[i], np.maximum(row, 10), row)
         score[i] = row
-    best = np.zeros((n + 1, m + 1), dtype=np.int64)
-    for i in range(1, n + 1):
-        s = score[i - 1]
-        diag = np.where(s > 0, best[i - 1, :-1] + s, -1)
-        best[i, 1:] = np.maximum.accumulate(np.maximum(best[i - 1, 1:], diag))
-    i, j, back = n, m, []
-    while i > 0 and j > 0:
-        s = score[i - 1, j - 1]
-        if s > 0 and best[i, j] == best[i - 1, j - 1] + s:
-            back.append(Pair(t_rec[i - 1], p_rec[j - 1]))
-            i, j = i - 1, j - 1
-        elif best[i, j] == best[i - 1, j]:
-            back.append(Pair(t_rec[i - 1], None))
-            i -= 1
-        else:
-            back.append(Pair(None, p_rec[j - 1]))
-            j -= 1
-    back += [Pair(t_rec[k], None) for k in range(i - 1, -1, -1)]
-    back += [Pair(None, p_rec[k]) for k in range(j - 1, -1, -1)]
-    return back[::-1]
+    return [Pair(None if i is None else t_rec[i], None if j is None else p_rec[j]) for i, j in align(score)]
 
 
 @dataclass

@@ -111,3 +111,47 @@ def test_torchvision_mobilenet_v3_large_is_localised_at_the_first_hardsigmoid():
     assert not check.passed
     assert check.detail.startswith("first divergent layer: features.4.block.2.scale_activation (torch) / "
                                    "blocks.3.mid_se.scale_activation (paddle) [torch Hardsigmoid"), check.detail
+
+
+def _named_torch(aux: bool):
+    layers = [("stem", torch.nn.Conv2d(3, 8, 3)), ("body", torch.nn.Conv2d(8, 8, 3))]
+    if aux:  # an extra run in the middle, as torchvision's inception_v3 AuxLogits
+        layers.append(("aux", torch.nn.Sequential(torch.nn.Conv2d(8, 5, 1), torch.nn.Conv2d(5, 5, 1))))
+    layers.append(("head", torch.nn.Conv2d(8, 8, 1)))
+    return torch.nn.Sequential(__import__("collections").OrderedDict(layers))
+
+
+def _named_paddle():
+    return paddle.nn.Sequential(("_a", paddle.nn.Conv2D(3, 8, 3)), ("_b", paddle.nn.Conv2D(8, 8, 3)),
+                                ("_c", paddle.nn.Conv2D(8, 8, 1)))
+
+
+def test_by_order_conversion_blames_the_extra_run_not_the_tail():
+    from parity import weights as W
+
+    with pytest.raises(W.WeightMismatchError) as info:
+        W.convert_state_dict(_named_torch(aux=True), _named_paddle())
+    text = str(info.value)
+    assert "4 source and 0 target tensors have no counterpart" in text, text
+    assert "aux.0.weight" in text and "head.weight" not in text, text
+
+
+def test_by_order_success_says_what_it_does_not_prove():
+    from parity import weights as W
+    from parity.checks import check_structure
+
+    t, p = _named_torch(aux=False), _named_paddle()
+    assert "python -m parity compare" in W.convert_state_dict(t, p).describe()
+    kmap = W.key_map(t, p)
+    assert kmap.by_order and "proves only that the shapes fit" in check_structure(t, p, kmap, None).detail
+
+
+def test_structure_refusal_puts_the_summary_first():
+    from parity import weights as W
+    from parity.checks import check_structure
+
+    t, p = _named_torch(aux=True), _named_paddle()
+    detail = check_structure(t, p, W.key_map(t, p), None).detail
+    assert detail.startswith("trainable parameters differ: torch "), detail
+    assert "by name, 10 torch and 6 paddle keys have no twin" in detail, detail
+    assert detail.index("aux.0.weight") < detail.index("torch keys with no paddle twin"), detail
