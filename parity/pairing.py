@@ -87,9 +87,10 @@ def pair_records(t_rec: Sequence[Record], p_rec: Sequence[Record]) -> list[Pair]
             _codes((tuple(np.shape(r.output)) for r in recs), tables[3]),
             np.array([f in KNOWN or r.kind == "op" for f, r in zip(fam, recs)]),
             _codes((r.trainable for r in recs), tables[5]),
+            np.array([r.kind == "op" for r in recs]),
         ))
-    t_name, t_fam, t_par, t_shape, t_known, t_size = feats[0]
-    p_name, p_fam, p_par, p_shape, p_known, p_size = feats[1]
+    t_name, t_fam, t_par, t_shape, t_known, t_size, t_kind = feats[0]
+    p_name, p_fam, p_par, p_shape, p_known, p_size, p_kind = feats[1]
     score = np.zeros((n, m), dtype=np.int32)
     for i in range(n):
         same_fam = p_fam == t_fam[i]
@@ -99,9 +100,10 @@ def pair_records(t_rec: Sequence[Record], p_rec: Sequence[Record]) -> list[Pair]
         # one that holds as many trainable parameters: the one Sequential holding every
         # block is not the other side's last block.
         row = np.where(same_fam & (t_known[i] | (p_size == t_size[i])), 4 + same_par + same_shape, 0)
-        # A different family pairs only leaf to leaf, where everything else agrees: that
-        # is where a planted F.leaky_relu stands against the other side's F.relu.
-        row = np.where(~same_fam & same_par & same_shape & p_known & t_known[i], 1, row)
+        # A different family pairs only op with op or known layer with known layer, where
+        # everything else agrees: that is where a planted F.leaky_relu stands against the
+        # other side's F.relu.
+        row = np.where(~same_fam & same_par & same_shape & p_known & t_known[i] & (p_kind == t_kind[i]), 1, row)
         row = np.where(p_name == t_name[i], np.maximum(row, 10), row)
         score[i] = row
     return [Pair(None if i is None else t_rec[i], None if j is None else p_rec[j]) for i, j in align(score)]

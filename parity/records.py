@@ -92,10 +92,12 @@ def _user_frame() -> str | None:
         frame = frame.f_back
     if frame is None:
         return None
-    path = os.path.abspath(frame.f_code.co_filename)
-    if path.startswith(_FRAMEWORK_DIRS) or frame.f_code.co_filename.startswith("<"):
+    name = frame.f_code.co_filename
+    path = name if name.startswith("<") else os.path.abspath(name)
+    # Code compiled from a string (the self-test's planted copies, "<planted ...>") is user code.
+    if path.startswith(_FRAMEWORK_DIRS):
         return None
-    return f"{_relpath(path)}:{frame.f_lineno}"
+    return f"{path if path.startswith('<') else _relpath(path)}:{frame.f_lineno}"
 
 
 def _copy(t: Any, is_torch: bool) -> np.ndarray:
