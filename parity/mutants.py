@@ -199,7 +199,7 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("resnet_relu_before_add", "activation", "resnet18", P, "paddle_impl/resnet.py",
             "out = self.bn2(self.conv2(out))\n        return self.relu(out + identity)",
             "out = self.bn2(self.conv2(out))\n        return self.relu(out) + identity",
-            "eval_forward", "layer1.0.relu", "the block's ReLU applied before the shortcut is added"),
+            "eval_forward", "layer1.0/add#0", "the block's ReLU applied before the shortcut is added"),
     Mistake("hardsigmoid_builtin_paddle", "pitfall", "mobilenet_v3_small", P, "paddle_impl/mobilenet.py",
             'SqueezeExcitation(dims, exp, cnf["squeeze"], scale_activation=Hardsigmoid)',
             'SqueezeExcitation(dims, exp, cnf["squeeze"], scale_activation=nn.Hardsigmoid)',
@@ -226,7 +226,7 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("squeezenet_flatten_axis", "pitfall", "squeezenet1_1", P, "paddle_impl/squeezenet.py",
             "return paddle.flatten(self.classifier(x), 1)",
             "return paddle.flatten(self.classifier(x))",
-            "eval_forward", "<model>", "paddle.flatten without start_axis=1 flattens the batch too"),
+            "eval_forward", "<model>/flatten#0", "paddle.flatten without start_axis=1 flattens the batch too"),
     # --- shuffle and concatenation -----------------------------------------------------------------
     Mistake("shufflenet_v2_shuffle_transposed", "shuffle", "shufflenet_v2_x0_5", P, "paddle_impl/shufflenet.py",
             "x = x.reshape([0, groups, c // groups] + spatial).transpose(perm)",
@@ -243,7 +243,7 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("shufflenet_v1_concat_order", "concat-order", "shufflenet_v1_g3", P, "paddle_impl/shufflenet.py",
             "return self.relu(paddle.concat([self.shortcut(x), out], axis=1))",
             "return self.relu(paddle.concat([out, self.shortcut(x)], axis=1))",
-            "eval_forward", "stage2.0.relu", "the stride-2 unit concatenates its branch before the shortcut"),
+            "eval_forward", "stage2.0/concat#0", "the stride-2 unit concatenates its branch before the shortcut"),
     # --- shortcuts ------------------------------------------------------------------------------------
     Mistake("resnet_shortcut_without_bn", "shortcut-bn", "resnet18", P, "paddle_impl/resnet.py",
             "downsample = nn.Sequential(conv(self.dims, self.inplanes, out_channels, 1, stride, bias=False),\n"
@@ -302,11 +302,11 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("downsample_bias_before_weight", "init-invisible", "lenet5_original", P, "paddle_impl/layers.py",
             "return self.pool(x) * self.weight.reshape(view) + self.bias.reshape(view)",
             "return (self.pool(x) + self.bias.reshape(view)) * self.weight.reshape(view)",
-            "eval_forward", "features.s2", "trainable subsampling adds its bias before the coefficient"),
+            "eval_forward", "features.s2/mul#0", "trainable subsampling adds its bias before the coefficient"),
     Mistake("downsample_bias_before_weight_torch", "init-invisible", "lenet5_original", T, "torch_impl/layers.py",
             "return self.pool(x) * self.weight.view(view) + self.bias.view(view)",
             "return (self.pool(x) + self.bias.view(view)) * self.weight.view(view)",
-            "eval_forward", "features.s2", "the same on the torch side"),
+            "eval_forward", "features.s2/add#0", "the same on the torch side"),
     # --- only the optimizer steps see these: the same forward and gradients, a different update -----------
     Mistake("conv_bias_lr_mult", "step-only", "lenet5", P, "paddle_impl/layers.py",
             "bias_attr=None if bias else False)", "bias_attr=paddle.ParamAttr(learning_rate=2.0) if bias else False)",
