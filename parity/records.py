@@ -67,7 +67,15 @@ class Record:
     trainable: int = 0  # trainable parameters in the layer and all its sublayers (0 for an op)
 
 
+_SITES = tuple(sorted({os.path.dirname(d.rstrip(os.sep)) + os.sep for d in _FRAMEWORK_DIRS[:2]}))
+
+
 def _relpath(path: str) -> str:
+    """A path as short as still says where: relative to the working folder, or to
+    site-packages for installed code ("torch/nn/modules/conv.py")."""
+    for site in _SITES:
+        if path.startswith(site):
+            return path[len(site):]
     try:
         rel = os.path.relpath(path)
     except ValueError:
