@@ -8,6 +8,7 @@ import numpy as np
 import paddle
 import torch
 
+from parity import bnstats
 from parity import weights as W
 from parity.judge import TOLERANCES, Check, judge
 from parity.hot import heat
@@ -34,15 +35,19 @@ def trainable_counts(torch_module: torch.nn.Module, paddle_module: paddle.nn.Lay
 def check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
                      expected: int | None) -> Check:
     nt, np_ = trainable_counts(torch_module, paddle_module)
-    problems = list(kmap.problems)
+    # The summary first (counts), then the keys: a refusal's explaining sentence must not
+    # come after 14 KB of key names.
+    problems = []
     if nt != np_:
         problems.append(f"trainable parameters differ: torch {nt:,} vs paddle {np_:,}")
     if expected is not None and nt != expected:
         problems.append(f"trainable parameters {nt:,} differ from the published {expected:,}")
+    problems += kmap.problems
     how = "by construction order (the names differ)" if kmap.by_order else "by name"
     detail = "; ".join(problems) if problems else (
         f"{len(kmap.pairs)} tensors map 1:1 {how}; {nt:,} trainable parameters"
-        + (f" = published {expected:,}" if expected is not None else ""))
+        + (f" = published {expected:,}" if expected is not None else "")
+        + (f"; {kmap.note}" if kmap.note else ""))
     return Check("structure", not problems, metric="exact", detail=detail)
 
 
@@ -78,7 +83,12 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
             report.notes.append(f"train checks run with dropout/stochastic layers in eval mode: {', '.join(frozen)}")
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     xp = paddle.to_tensor(x.copy(), stop_gradient=False)
-    t_outs, p_outs = tensors(torch_module(xt)), tensors(paddle_module(xp))
+    bn_watch = bnstats.watch(torch_module)  # the BN layers' forward order, and their statistics before the step
+    try:
+        t_outs = tensors(torch_module(xt))
+    finally:
+        bn_watch.remove()
+    p_outs = tensors(paddle_module(xp))
     if len(t_outs) != len(p_outs):
         report.notes.append(f"in train mode torch returns {len(t_outs)} tensors, paddle {len(p_outs)}")
     elif len(t_outs) > 1:
@@ -99,6 +109,8 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
                             f"{', '.join(idle[:4])}{', ...' if len(idle) > 4 else ''}")
     bn = [p for p in kmap.pairs if p.torch.endswith(("running_mean", "running_var"))]
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+    # The statistics after this step, held before any rejudge runs more forwards.
+    bn_after = ({p.torch: W.to_numpy(t_sd[p.torch]) for p in bn}, {p.paddle: W.to_numpy(p_sd[p.paddle]) for p in bn})
     if bn:
         checks.append(judge("bn_stats", dtype, [(p.torch, t_sd[p.torch].numpy(), p_sd[p.paddle].numpy()) for p in bn]))
     else:
@@ -113,6 +125,11 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
                                  [p.paddle for p in bn]) if paddle_twin is not None else None
         checks = rejudge_train(torch_module, torch_twin(), lt, t_outs, xt, x, labels, proj, dtype, checks,
                                 [p.torch for p in bn], seed, paddle_side)
+    bn_check = next((c for c in checks if c.name == "bn_stats"), None)
+    if bn_check is not None and not bn_check.passed:
+        found = bnstats.first_difference(bn_watch, bn, *bn_after, dtype, TOLERANCES[dtype]["bn_stats"])
+        if found is not None:
+            bn_check.detail = found.describe() + ("; " + bn_check.detail if bn_check.detail else "")
     if not checks[0].passed:
         # Eval forward agreed, so look for the layer that behaves differently in train mode.
         checks[0].detail = locate_divergence(torch_module, paddle_module, x, dtype, TOLERANCES[dtype]["eval_forward"])

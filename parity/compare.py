@@ -37,7 +37,8 @@ from parity import weights as W
 from parity.checks import (check_copy, check_hot, check_input_sensitivity, check_masks, check_structure, check_train,
                            output_pairs)
 from parity.judge import DTYPES, METRICS, SENSITIVITY_FACTOR, TOLERANCES, Check, judge
-from parity.locate import locate_divergence, locate_grad_divergence
+from parity.hints import hints
+from parity.locate import find_divergence, locate_divergence, locate_grad_divergence
 from parity.masks import share
 from parity.modes import Projections, set_dtype, tensors
 from parity.randomize import calibrate_batchnorm, randomize_degenerate
@@ -84,6 +85,13 @@ class Report:
         from parity.report import format_reports
 
         return format_reports([self])
+
+
+def add_hints(check: Check, divergence: Any, dtype: str, torch_module: Any = None, paddle_module: Any = None) -> None:
+    """Append to a failed check's detail the PORTING.md rules its evidence fits (parity/hints.py)."""
+    lines = hints(check, divergence, dtype, torch_module, paddle_module)
+    if lines:
+        check.detail = "; ".join([check.detail] + lines) if check.detail else "; ".join(lines)
 
 
 def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, *,
@@ -199,7 +207,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         return report
     check = judge("eval_forward", dtype, output_pairs(t_out, p_out))
     if not check.passed:
-        check.detail = locate_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])
+        check.detail, eval_divergence = find_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])
+        add_hints(check, eval_divergence, dtype, torch_module, paddle_module)
     report.checks.append(check)
     report.checks.append(check_input_sensitivity(torch_module, x, t_out, dtype, seed))
     if hot:
@@ -233,6 +242,9 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,
                                                torch_twin, seed))
             reset()
+    for c in report.failed():
+        if c.name != "eval_forward":  # that one got its hints while the modules held the compared weights
+            add_hints(c, None, dtype)
     if n_out > 1:
         report.notes.append(f"in eval mode the model returns {n_out} tensors; every one is compared")
     report.seconds = time.perf_counter() - start

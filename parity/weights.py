@@ -285,26 +285,60 @@ class Conversion:
     def describe(self) -> str:
         how = "by construction order (names differ)" if self.by_order else "by name"
         rows = [f"  {s} -> {t}{'  (transposed)' if tr else ''}" for s, t, tr in self.mapping]
-        return f"mapped {len(self.mapping)} tensors {how}:\n" + "\n".join(rows)
+        note = f"\n{self.note}" if self.note else ""
+        return f"mapped {len(self.mapping)} tensors {how}:\n" + "\n".join(rows) + note
+
+    @property
+    def note(self) -> str:
+        """What this mapping does not prove ("" for a mapping by name)."""
+        return ORDER_CAVEAT if self.by_order else ""
+
+
+ORDER_CAVEAT = ("pairing by construction order proves only that the shapes fit, nothing about what the layers "
+                "compute: run `python -m parity compare` (or parity.compare_modules) on the pair")
+
+
+def _unmatched_by_alignment(src_keys: list[tuple[str, tuple]],
+                            dst_keys: list[tuple[str, tuple, bool]]) -> tuple[list[str], list[str]]:
+    """(source keys, target keys) left unpaired when the two lists are aligned by shape, in
+    order (parity/align.py): the real extra run (an aux head in the middle), not the tail."""
+    from parity.align import align
+
+    codes: dict = {}
+    src = np.array([codes.setdefault(tuple(shape), len(codes)) for _, shape in src_keys], dtype=np.int64)
+    dst = np.array([codes.setdefault(tuple(reversed(shape)) if tr else tuple(shape), len(codes))
+                    for _, shape, tr in dst_keys], dtype=np.int64)
+    src_leaf = [_split(k)[1] for k, _ in src_keys]
+    dst_leaf = np.array([_split(k)[1] for k, *_ in dst_keys], dtype=object)
+    score = np.zeros((len(src), len(dst)), dtype=np.int32)
+    for i in range(len(src)):
+        # Equal shapes pair; an equal leaf name ("weight", "bias") breaks ties between them.
+        score[i] = np.where(dst == src[i], 4 + (dst_leaf == src_leaf[i]), 0)
+    pairs = align(score)
+    return ([src_keys[i][0] for i, j in pairs if j is None], [dst_keys[j][0] for i, j in pairs if i is None])
 
 
 def _order_pairs(src_keys: list[tuple[str, tuple]], dst_keys: list[tuple[str, tuple, bool]],
                  context: str) -> list[tuple[str, str, bool]]:
-    """Pair tensors by position, checking every shape (a transposed Linear counts as a match)."""
-    if len(src_keys) != len(dst_keys):
-        raise WeightMismatchError(f"{context} (by construction order): {len(src_keys)} source tensors vs "
-                                  f"{len(dst_keys)} target tensors",
-                                  missing=[k for k, *_ in dst_keys[len(src_keys):]],
-                                  unexpected=[k for k, _ in src_keys[len(dst_keys):]])
+    """Pair tensors by position, checking every shape (a transposed Linear counts as a match).
+
+    When that fails, the keys blamed are those a shape alignment leaves unpaired, so an
+    extra run in the middle is named, not whatever the shift pushed to the end.
+    """
     pairs, bad = [], []
     for (sk, sshape), (dk, dshape, transpose) in zip(src_keys, dst_keys):
         want = tuple(reversed(dshape)) if transpose else tuple(dshape)
         if tuple(sshape) != want:
             bad.append((f"{sk} -> {dk}", tuple(sshape), want))
         pairs.append((sk, dk, transpose))
-    if bad:
-        raise WeightMismatchError(f"{context} (by construction order)", mis_shaped=bad)
-    return pairs
+    if len(src_keys) == len(dst_keys) and not bad:
+        return pairs
+    unexpected, missing = _unmatched_by_alignment(src_keys, dst_keys)
+    head = (f"{context} (by construction order): {len(src_keys)} source tensors vs {len(dst_keys)} target tensors; "
+            f"aligned by shape, {len(unexpected)} source and {len(missing)} target tensors have no counterpart")
+    if unexpected or missing:
+        raise WeightMismatchError(head, missing=missing, unexpected=unexpected)
+    raise WeightMismatchError(f"{context} (by construction order)", mis_shaped=bad)
 
 
 def convert_state_dict(source: Any, target: Any, *, verbose: bool = False) -> Conversion:
@@ -364,12 +398,18 @@ class KeyMap:
 
     Built by ``key_map``: by name when the names pair up, else by construction order
     when that gives a shape-consistent 1:1 pairing (a user's port with other names).
-    ``problems`` lists what prevents any pairing; the map is usable when it is empty.
+    ``problems`` lists what prevents any pairing, a summary first; the map is usable when
+    it is empty. A map by order proves nothing about the function (``note``).
     """
 
     pairs: list[KeyPair]
     by_order: bool
     problems: list[str]
+
+    @property
+    def note(self) -> str:
+        """What this mapping does not prove ("" for a mapping by name)."""
+        return ORDER_CAVEAT if self.by_order else ""
 
     def to_paddle(self, torch_module: torch.nn.Module | Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """Paddle's state dict (numpy, paddle names) from a torch module or its state dict."""
@@ -396,21 +436,32 @@ def key_map(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> Ke
            for p in pairs if _paddle_shape(t_sd[p.torch].shape, p.transpose) != tuple(p_sd[p.paddle].shape)]
     if not (unexpected or missing or mis):
         return KeyMap(pairs, False, [])
-    problems = []
+    problems = [f"by name, {len(unexpected)} torch and {len(missing)} paddle keys have no twin"
+                + (f" and {len(mis)} are mis-shaped" if mis else "")]
     if unexpected:
-        problems.append(f"torch keys with no paddle twin: {', '.join(unexpected)}")
+        problems.append(f"torch keys with no paddle twin ({len(unexpected)}): {_grouped(unexpected)}")
     if missing:
-        problems.append(f"paddle keys with no torch twin: {', '.join(missing)}")
+        problems.append(f"paddle keys with no torch twin ({len(missing)}): {_grouped(missing)}")
     if mis:
-        problems.append(f"mis-shaped: {'; '.join(mis)}")
+        problems.append(f"mis-shaped ({len(mis)}): {'; '.join(mis[:6])}" + (f"; and {len(mis) - 6} more" if len(mis) > 6 else ""))
     linear, _ = _paddle_weights.module_kinds(paddle_module)
     src = [(k, tuple(v.shape)) for k, v in t_sd.items() if _split(k)[1] not in DROPPED_TORCH_KEYS]
     dst = [(k, tuple(v.shape), k in linear) for k, v in p_sd.items()]
     try:
         ordered = _order_pairs(src, dst, "torch -> paddle")
-    except WeightMismatchError:
+    except WeightMismatchError as exc:
+        extra, lacking = exc.unexpected, exc.missing
+        problems.insert(1, f"by construction order, {len(src)} torch vs {len(dst)} paddle tensors; aligned by shape, "
+                           f"{len(extra)} torch and {len(lacking)} paddle tensors have no counterpart"
+                           + (f": torch {_grouped(extra)}" if extra else "")
+                           + (f"; paddle {_grouped(lacking)}" if lacking else ""))
         return KeyMap(pairs, False, problems)
     return KeyMap([KeyPair(s, d, tr) for s, d, tr in ordered], True, [])
+
+
+def _grouped(keys: list[str]) -> str:
+    """Keys grouped by module prefix on one line, a few of each shown (zoo.messages.key_list)."""
+    return messages.key_list(keys).replace("\n    ", " | ")
 
 
 def _paddle_shape(torch_shape: Iterable[int], transpose: bool) -> tuple[int, ...]:
