@@ -25,7 +25,7 @@ from parity.planting import StaleMistake, planted
 # Words in a check's detail that show a rejudge took part in its verdict (judge.rejudge,
 # kinks.rejudge_with_aligned_kinks).
 REJUDGE_MARKS = ("beyond the fixed", "fall on opposite sides")
-LAYER_PATTERNS = (re.compile(r"first divergent layer: (\S+)"),
+LAYER_PATTERNS = (re.compile(r"first divergent (?:layer|op): (\S+)"),
                   re.compile(r"first divergent gradient \(backward order\) at the output of (\S+)"))
 SEED = 0
 
