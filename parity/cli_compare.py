@@ -10,7 +10,6 @@ key-map file are checked before torch or paddle is imported.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
@@ -32,6 +31,8 @@ weights: by default torch's weights are copied into paddle (constant-initialised
 example:
   python -m parity compare torchvision.models:resnet18 paddle.vision.models:resnet18 \\
       --input-shape 2,3,64,64 --dtype float32"""
+
+from parity import cliargs
 
 
 class UsageError(ValueError):
@@ -72,13 +73,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the input, labels and redrawn weights")
     p.add_argument("--json", metavar="PATH", help="also write the report and the key mapping as JSON (atomically)")
     return p
-
-
-def _usage(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    args = parser.parse_args(argv)
-    if args.steps < 0:
-        parser.error(f"--steps: expected 0 or more, got {args.steps}")
-    return args
 
 
 def describe_pairing(how: str, pairs: list[Any], source: str | None = None) -> list[str]:
@@ -204,10 +198,12 @@ ORDER_NOTE = "the weights were paired by construction order (see the warning abo
 
 def main(argv: list[str]) -> int:
     parser = _parser()
-    try:
-        args = _usage(parser, argv)
-    except SystemExit as exc:  # argparse has printed the usage and the message
-        return int(exc.code or 0)
+    args = cliargs.parse(parser, argv)
+    if isinstance(args, int):  # argparse has printed the usage and the message
+        return args
+    if args.steps < 0:
+        print(f"error: --steps: expected 0 or more, got {args.steps}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         key_map_doc = None
@@ -231,12 +227,6 @@ def main(argv: list[str]) -> int:
         return 2
     print(f"wall time {time.perf_counter() - start:.1f}s")
     if args.json:
-        from parity.report import atomic_write_text
-
-        try:
-            atomic_write_text(args.json, json.dumps(doc, indent=1, default=float))
-        except OSError as exc:
-            print(f"error: cannot write {args.json}: {exc}", file=sys.stderr)
+        if not cliargs.write_doc(args.json, doc):
             return 1
-        print(f"wrote {args.json}")
     return code
