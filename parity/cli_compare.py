@@ -128,6 +128,32 @@ def pair_weights(torch_model: Any, paddle_model: Any, key_map_doc: dict[str, str
     raise K.PairingError("cannot pair the weights: " + "; ".join(kmap.problems))
 
 
+def compare_pair(torch_model: Any, paddle_model: Any, input_shape: tuple[int, ...], *, dtype: str = "float64",
+                 steps: int = 3, seed: int = 0, weights_from: str = "torch", key_map_doc: dict[str, str] | None = None,
+                 key_map_source: str | None = None, name: str = "model") -> tuple[Any, str, Any]:
+    """The Python API behind ``compare``: (Report, how the weights paired, KeyMap) for two built models.
+
+    ``weights_from`` is "torch" (copy torch's into paddle, constants redrawn first), "paddle"
+    (copy paddle's into torch) or "own" (each keeps its own). Raises keypairing.PairingError
+    when the weights cannot be paired, and whatever the forward raises when neither side runs
+    ``input_shape``. Both models are cast to ``dtype`` and trained a few steps by the checks.
+    """
+    from parity import weights as W
+    from parity.compare import compare_modules
+    from parity.modes import set_dtype
+
+    set_dtype(torch_model, paddle_model, dtype)
+    kmap, how = pair_weights(torch_model, paddle_model, key_map_doc, key_map_source)
+    if weights_from == "paddle":
+        W.load_torch(torch_model, kmap.to_torch(paddle_model, torch_model))
+    report = compare_modules(torch_model, paddle_model, input_shape=input_shape, dtype=dtype, steps=steps,
+                             copy_weights=weights_from != "own", randomize=weights_from == "torch", seed=seed,
+                             name=name, key_map=kmap)
+    if how == "order":
+        report.notes.append(ORDER_NOTE)
+    return report, how, kmap
+
+
 def run(args: argparse.Namespace, key_map_doc: dict[str, str] | None, out=print) -> tuple[int, dict[str, Any]]:
     """Build both models, pair the weights, compare; returns (exit code, JSON document)."""
     from parity import specs
@@ -141,40 +167,31 @@ def run(args: argparse.Namespace, key_map_doc: dict[str, str] | None, out=print)
         paddle_model = specs.build(args.paddle_spec, "paddle")
     except specs.SpecError as exc:
         raise UsageError(str(exc)) from None
-    from parity import weights as W
-    from parity.compare import Check, Report, compare_modules
-    from parity.modes import set_dtype
+    from parity.compare import Check, Report
     from parity.report import format_reports
 
     name = f"{args.torch_spec.rpartition(':')[2]} / {args.paddle_spec.rpartition(':')[2]}"
-    set_dtype(torch_model, paddle_model, args.dtype)
+    source = "own" if args.own_weights else (args.weights_from or "torch")
     try:
-        kmap, how = pair_weights(torch_model, paddle_model, key_map_doc, args.key_map)
+        report, how, kmap = compare_pair(torch_model, paddle_model, args.input_shape, dtype=args.dtype,
+                                         steps=args.steps, seed=args.seed, weights_from=source,
+                                         key_map_doc=key_map_doc, key_map_source=args.key_map, name=name)
     except PairingError as exc:
         out(f"refused: {exc}")
         report = Report(name, None, args.dtype, checks=[Check("structure", False, metric="exact", detail=exc.summary)])
         doc["reports"].append(report.to_dict())
         doc["key_map"] = {"how": None, "problem": str(exc)}
         return 1, doc
-    for line in describe_pairing(how, kmap.pairs, args.key_map):
-        out(line)
-    doc["key_map"] = {"how": how, "file": args.key_map,
-                      "pairs": [[p.torch, p.paddle, p.transpose] for p in kmap.pairs]}
-    copy = not args.own_weights
-    if args.weights_from == "paddle":
-        W.load_torch(torch_model, kmap.to_torch(paddle_model, torch_model))
-    try:
-        report = compare_modules(torch_model, paddle_model, input_shape=args.input_shape, dtype=args.dtype,
-                                 steps=args.steps, copy_weights=copy, randomize=args.weights_from != "paddle",
-                                 seed=args.seed, name=name, key_map=kmap)
     except Exception as exc:
         # compare_modules re-raises when neither side runs the input: the user's shape is wrong.
         if _raises_on(torch_model, args.input_shape, args.dtype) is None:
             raise
         raise UsageError(f"neither model runs an input of shape {list(args.input_shape)} ({args.dtype}): "
                          f"{type(exc).__name__}: {exc}; check --input-shape") from None
-    if how == "order":
-        report.notes.append(ORDER_NOTE)
+    for line in describe_pairing(how, kmap.pairs, args.key_map):
+        out(line)
+    doc["key_map"] = {"how": how, "file": args.key_map,
+                      "pairs": [[p.torch, p.paddle, p.transpose] for p in kmap.pairs]}
     out(format_reports([report]))
     doc["reports"].append(report.to_dict())
     return (0 if report.ok else 1), doc
