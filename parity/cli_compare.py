@@ -118,13 +118,15 @@ def pair_weights(torch_model: Any, paddle_model: Any, key_map_doc: dict[str, str
             order = "construction order pairs them"  # not reached: key_map would have used it
         except K.PairingError as exc:
             order = exc.summary
+        extra = K.extra_prefix(t_shapes, p_shapes, linear)
         n_t = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
         n_p = sum(int(p.size) for p in paddle_model.parameters() if not p.stop_gradient)
         counts = (f"torch has {len([k for k in t_shapes if not K.is_counter(k)])} tensors ({n_t:,} trainable "
                   f"parameters), paddle {len(p_shapes)} ({n_p:,})")
-        raise K.PairingError(f"cannot pair the weights: {counts}; {by_name.summary}, and {order}. Give a --key-map "
+        why = f"{by_name.summary}, and {order}" + (f"; {extra}" if extra else "")
+        raise K.PairingError(f"cannot pair the weights: {counts}; {why}. Give a --key-map "
                              f"file (python -m parity compare --help), or build the two models alike",
-                             by_name.lines + [f"  by construction order: {order}"]) from None
+                             by_name.lines + [f"  {order}" + (f"; {extra}" if extra else "")]) from None
     raise K.PairingError("cannot pair the weights: " + "; ".join(kmap.problems))
 
 

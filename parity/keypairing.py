@@ -86,6 +86,32 @@ def by_order(t_shapes: Shapes, p_shapes: Shapes, paddle_linear: set[str]) -> lis
     return triples
 
 
+def extra_prefix(t_shapes: Shapes, p_shapes: Shapes, paddle_linear: set[str]) -> str | None:
+    """When one side holds more tensors: the top-level module of that side whose removal lets the
+    rest pair by construction order (Inception's ``AuxLogits.*``), as a sentence; else None."""
+    src = {k: v for k, v in t_shapes.items() if not is_counter(k)}
+    extra = len(src) - len(p_shapes)
+    if extra == 0:
+        return None
+    side, keys = ("torch", src) if extra > 0 else ("paddle", p_shapes)
+    prefixes: dict[str, list[str]] = {}
+    for k in keys:
+        prefixes.setdefault(k.split(".")[0], []).append(k)
+    for prefix, members in prefixes.items():
+        if len(members) != abs(extra):
+            continue
+        drop = set(members)
+        t_rest = {k: v for k, v in src.items() if k not in drop}
+        p_rest = {k: v for k, v in p_shapes.items() if k not in drop}
+        try:
+            by_order(t_rest if side == "torch" else src, p_rest if side == "paddle" else p_shapes, paddle_linear)
+        except PairingError:
+            continue
+        return (f"the {side} side's {prefix}.* ({len(members)} tensors) has no counterpart: without it, the rest "
+                f"pairs by construction order")
+    return None
+
+
 def read_key_map(path: str | Path) -> dict[str, str]:
     """A key-map file: a JSON object ``{"torch_key": "paddle_key", ...}`` of strings, no paddle key twice."""
     path = Path(path)
