@@ -70,7 +70,9 @@ CASES = {
                                where=("Conv2d_1a_3x3.bn (torch) / inception_stem.conv_1a_3x3.1 (paddle)",
                                       "BatchNorm2d")),
     "vgg16": Case(failed=frozenset()),
-    "alexnet": Case(shape=(2, 3, 224, 224), failed=frozenset({"eval_forward"})),
+    # The train checks run dropout in eval mode too, where paddle.vision's downscale_in_infer scales.
+    "alexnet": Case(shape=(2, 3, 224, 224), failed=frozenset({"eval_forward", *TRAIN, *STEPS}),
+                    where=("classifier.0 (torch) / _drop1 (paddle)", "Dropout", "max_rel 5.00e-01")),
 }
 
 
