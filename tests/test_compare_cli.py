@@ -215,3 +215,23 @@ def test_json_path_that_cannot_be_written_exits_2(pair, tmp_path, capsys):
     code, _, err = run(capsys, f"{pair}:torch_model", f"{pair}:paddle_model", *SHAPE,
                        "--json", str(blocker / "r.json"))
     assert code == 2 and "cannot write" in err
+
+
+def test_help_and_usage_errors_load_no_framework():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    probe = ("import contextlib, io, sys\n"
+             "sys.argv = ['-m']  # what python -m parity has there while the package loads\n"
+             "from parity.__main__ import main\n"
+             "for argv in (['compare', '--help'], ['dump', '--help'], ['diff', '--help'],\n"
+             "             ['compare', 'a:b', 'c:d', '--input-shape', 'x']):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+             "        print('exit', main(argv), file=sys.__stdout__)\n"
+             "print('loaded', sorted(m for m in ('torch', 'paddle') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["exit", "0"] * 3 + ["exit", "2", "loaded", "[]"], proc.stdout + proc.stderr
