@@ -63,10 +63,11 @@ def by_name(t_shapes: Shapes, p_shapes: Shapes, bn_prefixes: set[str], paddle_li
         else:
             unexpected.append(tk)
     missing = [k for k in p_shapes if k not in seen]
+    bad = _mis_shaped(triples, t_shapes, p_shapes)
     lines = _key_lines("torch keys with no paddle twin", unexpected) + \
-        _key_lines("paddle keys with no torch twin", missing) + _mis_shaped(triples, t_shapes, p_shapes)
+        _key_lines("paddle keys with no torch twin", missing) + bad
     if lines:
-        raise PairingError(f"by name, {len(triples) - len(_mis_shaped(triples, t_shapes, p_shapes))} tensors pair; "
+        raise PairingError(f"by name, {len(triples) - len(bad)} tensors pair; "
                            f"{len(unexpected)} torch and {len(missing)} paddle tensors have no twin", lines)
     return triples
 
