@@ -34,6 +34,9 @@ class Case:
     dtype: str = "float32"
     shape: tuple = (2, 3, 64, 64)
     failed: frozenset = frozenset()  # the checks that fail; "refused" when the weights cannot be paired
+    # Checks whose verdict sits at the tolerance and moves with the random weights (float64 rounding
+    # of paddle's BatchNorm epsilon; inception's float32 train mode, whose own-noise tolerance is wide).
+    maybe: frozenset = frozenset()
     where: tuple = ()  # substrings of the eval_forward detail (the first divergent layer)
     torchvision_kwargs: dict = field(default_factory=dict)
     heavy: bool = True
@@ -85,8 +88,14 @@ def _params():
 @pytest.mark.parametrize("name, case", list(_params()))
 def test_torchvision_against_paddle_vision(name, case):
     tv = import_torchvision()
+    import paddle
     import paddle.vision.models as pvm
+    import torch
 
+    # The libraries initialise from the global generators: seeded, the weights (and so the
+    # borderline verdicts in ``maybe``) do not depend on which tests ran before in the process.
+    torch.manual_seed(0)
+    paddle.seed(0)
     torch_model = getattr(tv.models, case.model or name)(**case.torchvision_kwargs)
     paddle_model = getattr(pvm, case.model or name)()
     start = time.perf_counter()
@@ -99,6 +108,7 @@ def test_torchvision_against_paddle_vision(name, case):
         print(f"{name}: refused in {time.perf_counter() - start:.1f}s")
         return
     print(f"{name}: {case.dtype} {list(case.shape)} in {time.perf_counter() - start:.1f}s, paired by {how}")
-    assert {c.name for c in report.failed()} == case.failed, str(report)
+    failed = {c.name for c in report.failed()}
+    assert case.failed <= failed <= case.failed | case.maybe, str(report)
     for text in case.where:
         assert text in report.check("eval_forward").detail, report.check("eval_forward").detail
