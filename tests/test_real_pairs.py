@@ -57,19 +57,21 @@ CASES = {
     "shufflenet_v2_x1_0": Case(failed=frozenset(BIASED_VARIANCE)),
     "densenet121": Case(failed=frozenset(BIASED_VARIANCE)),
     # float64: the hardsigmoid slope (0.1666667 vs 1/6) moves outputs by ~1e-9, below float32's
-    # resolution. The first layer over 1e-10 is the first BatchNorm: paddle's kernel rounds
-    # epsilon (1e-3 here) to float32 even for float64 input (PORTING.md).
-    "mobilenet_v3_small": Case(dtype="float64", failed=frozenset({"eval_forward", "train_loss", "train_param_grads",
-                                                                  *BIASED_VARIANCE}),
-                               where=("features.0.1 (torch) / conv.1 (paddle)", "BatchNorm2d")),
-    "mobilenet_v3_large": Case(dtype="float64", failed=frozenset({"eval_forward", "train_loss", *BIASED_VARIANCE}),
-                               where=("features.0.1 (torch) / conv.1 (paddle)", "BatchNorm2d")),
+    # resolution. But paddle's batch_norm kernel rounds epsilon (1e-3 here) to float32 even for
+    # float64 input (PORTING.md), which moves the first layers by ~1.1e-10, just over the 1e-10
+    # tolerance: which early layer is named first (features.0.1, the first BatchNorm, or
+    # features.1.block.0.0) and whether the train checks cross it depends on the random weights.
+    "mobilenet_v3_small": Case(dtype="float64", failed=frozenset({"eval_forward", *BIASED_VARIANCE}),
+                               maybe=frozenset(TRAIN), where=("first divergent layer: features.",)),
+    "mobilenet_v3_large": Case(dtype="float64", failed=frozenset({"eval_forward", *BIASED_VARIANCE}),
+                               maybe=frozenset(TRAIN), where=("first divergent layer: features.",)),
     "googlenet": Case(failed=frozenset({"refused"})),
     "inception_v3": Case(shape=(2, 3, 96, 96), failed=frozenset({"refused"}),
                          torchvision_kwargs={"init_weights": False}),
     # Without the aux head the weights pair by order; the first BatchNorm's epsilon is 1e-3 in
     # torchvision and paddle's default 1e-5 in paddle.vision.
     "inception_v3_noaux": Case(model="inception_v3", shape=(2, 3, 96, 96), failed=frozenset({"eval_forward", *STEPS}),
+                               maybe=frozenset({"bn_stats"}),
                                torchvision_kwargs={"init_weights": False, "aux_logits": False},
                                where=("Conv2d_1a_3x3.bn (torch) / inception_stem.conv_1a_3x3.1 (paddle)",
                                       "BatchNorm2d")),
