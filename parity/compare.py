@@ -100,7 +100,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
                     num_classes: int | None = None, expected_params: int | None = None,
                     copy_weights: bool = True, seed: int = 0, name: str = "model",
                     dims: int | None = None, randomize: bool = True, stochastic: bool = False,
-                    hot: bool = False) -> Report:
+                    hot: bool = False, key_map: W.KeyMap | None = None) -> Report:
     """Compare a torch module and a paddle layer that are meant to be the same network.
 
     Works on any pair whose state dicts map by name (BN buffers renamed, Linear weights
@@ -115,7 +115,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     the train checks run with dropout and stochastic depth live, both sides drawing the
     same masks (parity/masks.py), and the optimizer-step checks are left out. With ``hot``,
     the eval check is repeated with every clipped or saturating activation driven across its
-    kinks (parity/hot.py).
+    kinks (parity/hot.py). ``key_map`` pairs the weights as the caller decided (a key-map
+    file, say); by default they are paired by name, else by construction order (W.key_map).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -128,7 +129,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     progress.phase("structure")
     set_dtype(torch_module, paddle_module, dtype)
 
-    kmap = W.key_map(torch_module, paddle_module)
+    kmap = key_map if key_map is not None else W.key_map(torch_module, paddle_module)
     structure = check_structure(torch_module, paddle_module, kmap, expected_params)
     report.checks.append(structure)
     if kmap.problems:

@@ -10,6 +10,8 @@ import torch
 
 from parity import weights as W
 from parity.metrics import transposed
+# The loss's framework-free parts live in parity/protocol.py (dump runs one framework alone).
+from parity.protocol import Projections, is_logits, output_weight  # noqa: F401
 
 def set_dtype(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, dtype: str) -> None:
     torch_module.to(getattr(torch, dtype))
@@ -60,35 +62,6 @@ def tensors(out: Any) -> list[Any]:
     if isinstance(out, (tuple, list)):
         return [t for v in out for t in tensors(v)]
     return []
-
-
-class Projections:
-    """Fixed random weights for the outputs that are not logits, one array per (output index,
-    shape), made on first use. The eval and train modes of a model may return different numbers
-    of outputs (Inception's and GoogLeNet's aux heads exist only in train mode), so the weights
-    cannot be drawn up front from the eval outputs: every train-mode output must enter the loss."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self.arrays: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
-
-    def __call__(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
-        key = (index, tuple(shape))
-        if key not in self.arrays:
-            self.arrays[key] = np.random.RandomState([self.seed, index]).standard_normal(key[1])
-        return self.arrays[key]
-
-
-def is_logits(o: Any, labels: np.ndarray | None) -> bool:
-    return o.ndim == 2 and labels is not None and o.shape[0] == len(labels)
-
-
-def output_weight(index: int) -> float:
-    """The weight of output ``index`` in the loss: 1, 1/2, 1/4, ... Every output has its own, so
-    that outputs returned in another order (GoogLeNet's two aux heads swapped) change the loss
-    even where each enters it the same way (cross-entropy with the same labels); powers of two
-    keep the weighting exact in both dtypes."""
-    return 2.0 ** -index
 
 
 def torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: Projections) -> torch.Tensor:

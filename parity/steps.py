@@ -13,14 +13,9 @@ from parity.judge import TOLERANCES, Check, judge, own_error, rejudge
 from parity.metrics import absmax, errors, transposed
 from parity.modes import paddle_loss, tensors, torch_loss, torch_train_mode, train_mode
 from parity.references import reference
+# The optimizer settings are framework-free (dump runs one framework alone); see there.
+from parity.protocol import ADAM, SGD  # noqa: F401
 
-# Optimizer settings of the step checks: powers of two and sums of a few, close to the
-# usual 0.01 / 0.9 / 1e-4 and 1e-3 / (0.9, 0.999) / 1e-8. paddle keeps these coefficients
-# as float32 even for float64 parameters (0.9 becomes 0.8999999762), which injects a
-# ~1e-8 difference at the second step that a chaotic net then grows past any float64
-# tolerance; values that float32 holds exactly leave only rounding to compare.
-SGD = dict(lr=2.0 ** -7, momentum=0.875, weight_decay=2.0 ** -13)
-ADAM = dict(lr=2.0 ** -10, betas=(0.875, 1.0 - 2.0 ** -10), eps=2.0 ** -27, weight_decay=0.0)
 # A gradient element below this fraction of the largest gradient is taken as
 # analytically zero (rounding noise) by the optimizer-step checks.
 NOISE_FLOOR = {"float64": 1e-10, "float32": 1e-6}
