@@ -10,7 +10,7 @@ import torch
 
 from parity import bnstats
 from parity import weights as W
-from parity.judge import TOLERANCES, Check, judge
+from parity.judge import TOLERANCES, Check, judge, tolerance
 from parity.hot import heat
 from parity.masks import Shared
 from parity.metrics import errors
@@ -136,7 +136,7 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
     elif not (checks[1].passed and checks[2].passed):
         # The forward agrees; find where the backward pass parts.
         where = locate_grad_divergence(torch_module, paddle_module, x, labels, proj, dtype,
-                                       TOLERANCES[dtype]["train_input_grad"])
+                                       tolerance(dtype, "train_input_grad"))
         for c in checks[1:3]:
             if not c.passed:
                 c.detail = (c.detail + "; " if c.detail else "") + where

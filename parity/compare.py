@@ -37,6 +37,7 @@ from parity import weights as W
 from parity.checks import (check_copy, check_hot, check_input_sensitivity, check_masks, check_structure, check_train,
                            output_pairs)
 from parity.judge import DTYPES, METRICS, SENSITIVITY_FACTOR, TOLERANCES, Check, judge
+from parity.judge import exact_float64 as judge_exact_float64
 from parity.hints import hints
 from parity.locate import find_divergence, locate_divergence, locate_grad_divergence
 from parity.masks import share
@@ -100,7 +101,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
                     num_classes: int | None = None, expected_params: int | None = None,
                     copy_weights: bool = True, seed: int = 0, name: str = "model",
                     dims: int | None = None, randomize: bool = True, stochastic: bool = False,
-                    hot: bool = False, key_map: W.KeyMap | None = None) -> Report:
+                    hot: bool = False, key_map: W.KeyMap | None = None, exact_float64: bool = False) -> Report:
     """Compare a torch module and a paddle layer that are meant to be the same network.
 
     Works on any pair whose state dicts map by name (BN buffers renamed, Linear weights
@@ -117,137 +118,141 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     the eval check is repeated with every clipped or saturating activation driven across its
     kinks (parity/hot.py). ``key_map`` pairs the weights as the caller decided (a key-map
     file, say); by default they are paired by name, else by construction order (W.key_map).
+    With ``exact_float64``, float64 input gradients are held to rounding (judge.EXACT_FLOAT64):
+    for a pair whose float64 paths are exact, as the zoo's twins are; paddle's built-in average
+    pools are not (their float64 backward divides in float32).
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if inputs is None and input_shape is None:
-        raise ValueError("give inputs= (an array) or input_shape=")
-    start = time.perf_counter()
-    rng = np.random.RandomState(seed)
-    x = np.asarray(inputs if inputs is not None else rng.standard_normal(tuple(input_shape))).astype(dtype)
-    report = Report(name, dims, dtype)
-    progress.phase("structure")
-    set_dtype(torch_module, paddle_module, dtype)
+    with judge_exact_float64(exact_float64):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if inputs is None and input_shape is None:
+            raise ValueError("give inputs= (an array) or input_shape=")
+        start = time.perf_counter()
+        rng = np.random.RandomState(seed)
+        x = np.asarray(inputs if inputs is not None else rng.standard_normal(tuple(input_shape))).astype(dtype)
+        report = Report(name, dims, dtype)
+        progress.phase("structure")
+        set_dtype(torch_module, paddle_module, dtype)
 
-    kmap = key_map if key_map is not None else W.key_map(torch_module, paddle_module)
-    structure = check_structure(torch_module, paddle_module, kmap, expected_params)
-    report.checks.append(structure)
-    if kmap.problems:
-        report.seconds = time.perf_counter() - start
-        return report
-    if randomize and copy_weights:
-        redrawn = randomize_degenerate(torch_module, seed)
-        # Statistics from many samples: a batch of 2 or 4 at a 1x1 feature map gives a channel a
-        # variance from that many values, near 0 at times, and eval then divides by its root.
-        calibration_shape = (max(CALIBRATION_BATCH, x.shape[0]),) + tuple(x.shape[1:])
-        calibrated = calibrate_batchnorm(torch_module, np.random.RandomState([seed, 8191]).standard_normal(
-            calibration_shape).astype(dtype))
-        if redrawn or calibrated:
-            report.notes.append(f"before the copy, {len(redrawn)} tensors initialised to a constant were redrawn "
-                                f"at random (BatchNorm affine and the like) and {calibrated} BatchNorm layers took "
-                                f"their running statistics from a train-mode pass over another random input")
-    report.checks.append(check_copy(torch_module, paddle_module, kmap, copy_weights))
-    # Every check starts from the same weights: torch's, and paddle's own (equal to
-    # torch's after a copy, or the user's when copy_weights=False).
-    t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
-    # After a copy paddle's initial weights are torch's (the copy check proved the round trip
-    # exact), so they are made again from t_initial rather than held twice: a float64 VGG is
-    # 1 GB per copy, and the step checks hold several more (gradients, optimizer state).
-    p_initial = None if copy_weights else {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
+        kmap = key_map if key_map is not None else W.key_map(torch_module, paddle_module)
+        structure = check_structure(torch_module, paddle_module, kmap, expected_params)
+        report.checks.append(structure)
+        if kmap.problems:
+            report.seconds = time.perf_counter() - start
+            return report
+        if randomize and copy_weights:
+            redrawn = randomize_degenerate(torch_module, seed)
+            # Statistics from many samples: a batch of 2 or 4 at a 1x1 feature map gives a channel a
+            # variance from that many values, near 0 at times, and eval then divides by its root.
+            calibration_shape = (max(CALIBRATION_BATCH, x.shape[0]),) + tuple(x.shape[1:])
+            calibrated = calibrate_batchnorm(torch_module, np.random.RandomState([seed, 8191]).standard_normal(
+                calibration_shape).astype(dtype))
+            if redrawn or calibrated:
+                report.notes.append(f"before the copy, {len(redrawn)} tensors initialised to a constant were redrawn "
+                                    f"at random (BatchNorm affine and the like) and {calibrated} BatchNorm layers took "
+                                    f"their running statistics from a train-mode pass over another random input")
+        report.checks.append(check_copy(torch_module, paddle_module, kmap, copy_weights))
+        # Every check starts from the same weights: torch's, and paddle's own (equal to
+        # torch's after a copy, or the user's when copy_weights=False).
+        t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
+        # After a copy paddle's initial weights are torch's (the copy check proved the round trip
+        # exact), so they are made again from t_initial rather than held twice: a float64 VGG is
+        # 1 GB per copy, and the step checks hold several more (gradients, optimizer state).
+        p_initial = None if copy_weights else {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
 
-    def load_paddle_initial(layer: paddle.nn.Layer) -> None:
-        W.load_paddle(layer, p_initial if p_initial is not None else kmap.to_paddle(t_initial))
+        def load_paddle_initial(layer: paddle.nn.Layer) -> None:
+            W.load_paddle(layer, p_initial if p_initial is not None else kmap.to_paddle(t_initial))
 
-    def reset() -> None:
-        torch_module.load_state_dict(t_initial)
-        load_paddle_initial(paddle_module)
-        # Gradients of an earlier check would otherwise stay allocated through the next.
+        def reset() -> None:
+            torch_module.load_state_dict(t_initial)
+            load_paddle_initial(paddle_module)
+            # Gradients of an earlier check would otherwise stay allocated through the next.
+            torch_module.zero_grad(set_to_none=True)
+            paddle_module.clear_gradients(set_to_zero=False)
+
+        def torch_twin() -> torch.nn.Module:
+            # A second torch copy at the initial weights, for the rounding-sensitivity baseline.
+            twin = copy.deepcopy(torch_module)
+            twin.load_state_dict(t_initial)
+            return twin
+
+        def paddle_twin() -> paddle.nn.Layer:
+            # The same for paddle (see rejudge_train).
+            twin = copy.deepcopy(paddle_module)
+            load_paddle_initial(twin)
+            return twin
+
+        # No reset here: both modules hold exactly the initial weights already (the copy check just
+        # proved the round trip bit-identical), and reloading a float64 VGG costs seconds.
         torch_module.zero_grad(set_to_none=True)
         paddle_module.clear_gradients(set_to_zero=False)
+        progress.phase("eval")
+        tol = TOLERANCES[dtype]
+        torch_module.eval()
+        paddle_module.eval()
+        failure = None
+        try:
+            with torch.no_grad():
+                t_out = tensors(torch_module(torch.from_numpy(x)))
+        except Exception as exc:
+            failure = ("torch", exc)
+        try:
+            with paddle.no_grad():
+                p_out = tensors(paddle_module(paddle.to_tensor(x)))
+        except Exception as exc:
+            if failure is not None:
+                raise failure[1]  # neither side runs this input: the caller's mistake, not a divergence
+            failure = ("paddle", exc)
+        if failure is not None:  # one side cannot run what the other can: the first divergence of all
+            side, exc = failure
+            report.checks.append(Check("eval_forward", False, metric="max_rel", tol=TOLERANCES[dtype]["eval_forward"],
+                                       detail=f"only the {side} forward raises ({type(exc).__name__}); "
+                                              + locate_divergence(torch_module, paddle_module, x, dtype,
+                                                                  TOLERANCES[dtype]["eval_forward"])))
+            report.seconds = time.perf_counter() - start
+            return report
+        check = judge("eval_forward", dtype, output_pairs(t_out, p_out))
+        if not check.passed:
+            check.detail, eval_divergence = find_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])
+            add_hints(check, eval_divergence, dtype, torch_module, paddle_module)
+        report.checks.append(check)
+        report.checks.append(check_input_sensitivity(torch_module, x, t_out, dtype, seed))
+        if hot:
+            report.checks.extend(check_hot(torch_module, paddle_module, x, dtype))
+        n_out = len(t_out)
+        out_shape = tuple(t_out[0].shape) if t_out else ()
+        if num_classes is None and len(out_shape) == 2:
+            num_classes = out_shape[1]
+        labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
+        proj = Projections(rng.randint(2**31))
 
-    def torch_twin() -> torch.nn.Module:
-        # A second torch copy at the initial weights, for the rounding-sensitivity baseline.
-        twin = copy.deepcopy(torch_module)
-        twin.load_state_dict(t_initial)
-        return twin
-
-    def paddle_twin() -> paddle.nn.Layer:
-        # The same for paddle (see rejudge_train).
-        twin = copy.deepcopy(paddle_module)
-        load_paddle_initial(twin)
-        return twin
-
-    # No reset here: both modules hold exactly the initial weights already (the copy check just
-    # proved the round trip bit-identical), and reloading a float64 VGG costs seconds.
-    torch_module.zero_grad(set_to_none=True)
-    paddle_module.clear_gradients(set_to_zero=False)
-    progress.phase("eval")
-    tol = TOLERANCES[dtype]
-    torch_module.eval()
-    paddle_module.eval()
-    failure = None
-    try:
-        with torch.no_grad():
-            t_out = tensors(torch_module(torch.from_numpy(x)))
-    except Exception as exc:
-        failure = ("torch", exc)
-    try:
-        with paddle.no_grad():
-            p_out = tensors(paddle_module(paddle.to_tensor(x)))
-    except Exception as exc:
-        if failure is not None:
-            raise failure[1]  # neither side runs this input: the caller's mistake, not a divergence
-        failure = ("paddle", exc)
-    if failure is not None:  # one side cannot run what the other can: the first divergence of all
-        side, exc = failure
-        report.checks.append(Check("eval_forward", False, metric="max_rel", tol=TOLERANCES[dtype]["eval_forward"],
-                                   detail=f"only the {side} forward raises ({type(exc).__name__}); "
-                                          + locate_divergence(torch_module, paddle_module, x, dtype,
-                                                              TOLERANCES[dtype]["eval_forward"])))
+        if train and grads:
+            progress.phase("train")
+        if train and grads and stochastic:
+            shared = share(torch_module, paddle_module, seed)
+            try:
+                report.checks.append(check_masks(shared))
+                report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
+                                                 None, seed, stochastic=True))
+            finally:
+                shared.restore()
+            reset()
+        elif train and grads:
+            report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
+                                             torch_twin, seed, paddle_twin))
+            reset()
+        if train and steps > 0 and not stochastic:
+            batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
+            for opt in ("sgd", "adam"):
+                progress.phase(f"{opt}_steps")
+                report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,
+                                                   torch_twin, seed))
+                reset()
+        for c in report.failed():
+            if c.name != "eval_forward":  # that one got its hints while the modules held the compared weights
+                add_hints(c, None, dtype)
+        if n_out > 1:
+            report.notes.append(f"in eval mode the model returns {n_out} tensors; every one is compared")
         report.seconds = time.perf_counter() - start
         return report
-    check = judge("eval_forward", dtype, output_pairs(t_out, p_out))
-    if not check.passed:
-        check.detail, eval_divergence = find_divergence(torch_module, paddle_module, x, dtype, tol["eval_forward"])
-        add_hints(check, eval_divergence, dtype, torch_module, paddle_module)
-    report.checks.append(check)
-    report.checks.append(check_input_sensitivity(torch_module, x, t_out, dtype, seed))
-    if hot:
-        report.checks.extend(check_hot(torch_module, paddle_module, x, dtype))
-    n_out = len(t_out)
-    out_shape = tuple(t_out[0].shape) if t_out else ()
-    if num_classes is None and len(out_shape) == 2:
-        num_classes = out_shape[1]
-    labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
-    proj = Projections(rng.randint(2**31))
-
-    if train and grads:
-        progress.phase("train")
-    if train and grads and stochastic:
-        shared = share(torch_module, paddle_module, seed)
-        try:
-            report.checks.append(check_masks(shared))
-            report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
-                                             None, seed, stochastic=True))
-        finally:
-            shared.restore()
-        reset()
-    elif train and grads:
-        report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
-                                         torch_twin, seed, paddle_twin))
-        reset()
-    if train and steps > 0 and not stochastic:
-        batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
-        for opt in ("sgd", "adam"):
-            progress.phase(f"{opt}_steps")
-            report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,
-                                               torch_twin, seed))
-            reset()
-    for c in report.failed():
-        if c.name != "eval_forward":  # that one got its hints while the modules held the compared weights
-            add_hints(c, None, dtype)
-    if n_out > 1:
-        report.notes.append(f"in eval mode the model returns {n_out} tensors; every one is compared")
-    report.seconds = time.perf_counter() - start
-    return report
 
