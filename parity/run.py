@@ -211,19 +211,46 @@ def run_cases(cases: Sequence[Case], fn: Callable[[Case], Any] = run_case, *, jo
     return RunResult([done[i] for i in sorted(done)], len(cases), interrupted)
 
 
+class _Interrupts:
+    """Ctrl-C while this process runs cases itself: raise KeyboardInterrupt as Python does, and
+    also remember it. Native framework code that checks for signals can swallow the exception
+    (on a loaded machine a SIGINT that arrived mid-case was lost, and the run went on to the
+    end); the remembered one still stops the run at the next case boundary."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def _run_here(cases, fn, listener: Listener, stop_on, prepare) -> tuple[dict[int, Outcome], bool]:
     done: dict[int, Outcome] = {}
     ticker = _Ticker(listener)
     try:
-        if prepare is not None:
-            prepare()
-        for i, case in enumerate(cases):
-            listener.started(i, case)
-            with progress.listening(lambda name, i=i: listener.phase(i, name)):
-                done[i] = _outcome_of(case, fn, time.perf_counter())
-            listener.ended(i, done[i])
-            if stop_on(done[i]):
-                break
+        with _Interrupts() as interrupts:
+            if prepare is not None:
+                prepare()
+            for i, case in enumerate(cases):
+                listener.started(i, case)
+                with progress.listening(lambda name, i=i: listener.phase(i, name)):
+                    done[i] = _outcome_of(case, fn, time.perf_counter())
+                listener.ended(i, done[i])
+                if interrupts.seen:
+                    return done, True
+                if stop_on(done[i]):
+                    break
     except KeyboardInterrupt:
         return done, True
     finally:
