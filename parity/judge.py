@@ -2,9 +2,9 @@
 a failed check may be judged once more against a reference run's own error (``rejudge``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 import contextlib
 import contextvars
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np

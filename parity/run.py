@@ -219,6 +219,7 @@ class _Interrupts:
 
     def __init__(self) -> None:
         self.seen = False
+        self._installed = False
         self._previous: Any = None
 
     def _handler(self, signum: int, frame: Any) -> None:
@@ -228,11 +229,13 @@ class _Interrupts:
     def __enter__(self) -> "_Interrupts":
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None: the previous handler was not set from Python; the default stands in for it.
+            signal.signal(signal.SIGINT, signal.default_int_handler if self._previous is None else self._previous)
 
 
 def _run_here(cases, fn, listener: Listener, stop_on, prepare) -> tuple[dict[int, Outcome], bool]:
