@@ -1,6 +1,6 @@
 """Where the time of ``python -m parity FAMILY`` goes, phase by phase, and the speed-up against a git ref.
 
-    python benchmarks/parity_speed.py lenet squeezenet [--against REF] [--rounds 2] [--dims 2] [--no-onnx]
+    python benchmarks/parity_speed.py lenet squeezenet [--against REF] [--rounds 2] [--dims 2] [--no-onnx] [--coverage]
 
 For each family, each round runs in fresh subprocesses:
 
@@ -8,7 +8,8 @@ For each family, each round runs in fresh subprocesses:
   with the harness's functions wrapped by timers, and reports the seconds spent in each
   phase: import (torch, paddle and the harness), build (both builders and the published
   counts), copy (structure and weight copies), eval+setup (what ``compare_modules`` does
-  outside the checks below: casting, the eval forward, resets), train, steps, metrics
+  outside the checks below: casting, the eval forward, resets), randomize (redrawing constant
+  tensors and calibrating BatchNorm statistics), train, steps, metrics
   (``parity.metrics``), onnx, rejudges (reference reruns and rejudging: kinks, twins),
   locate (first divergent layer) and other. Each second counts once, in the innermost
   phase running (metrics inside train counts as metrics);
@@ -43,6 +44,7 @@ PHASES: dict[str, tuple[str, ...]] = {
     "build": ("build", "published_check"),
     "copy": ("check_structure", "_check_structure", "check_copy", "_check_copy", "copy_torch_to_paddle"),
     "eval+setup": ("compare_modules",),
+    "randomize": ("randomize_degenerate", "calibrate_batchnorm"),
     "train": ("check_train", "_check_train"),
     "steps": ("check_steps", "_check_steps"),
     "metrics": ("errors", "_errs", "absmax", "_absmax", "norm", "_norm"),
@@ -126,7 +128,7 @@ def phases_child(args: argparse.Namespace) -> dict:
     names = harness.resolve([args.family])
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     t0 = time.perf_counter()
-    reports = harness.run_many(names, args.dims, dtypes, onnx=not args.no_onnx)
+    reports = harness.run_many(names, args.dims, dtypes, onnx=not args.no_onnx, coverage=args.coverage)
     total = time.perf_counter() - t0
     seconds = clock.close()
     seconds["import"] = imported
@@ -136,7 +138,7 @@ def phases_child(args: argparse.Namespace) -> dict:
 
 def run_phases(tree: Path, family: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", family, "--dims", *map(str, args.dims),
-           "--dtype", args.dtype] + (["--no-onnx"] if args.no_onnx else [])
+           "--dtype", args.dtype] + (["--no-onnx"] if args.no_onnx else []) + (["--coverage"] if args.coverage else [])
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -149,6 +151,7 @@ def run_cli(tree: Path, family: str, args: argparse.Namespace) -> float:
     """Wall seconds of ``python -m parity FAMILY --brief`` in ``tree``, at that tree's own default threads."""
     cmd = [sys.executable, "-m", "parity", family, "--brief", "--dims", *map(str, args.dims)]
     cmd += ([] if args.dtype == "both" else ["--dtype", args.dtype]) + (["--no-onnx"] if args.no_onnx else [])
+    cmd += [] if args.coverage else ["--parity-only"]
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = str(tree)
     t0 = time.perf_counter()
@@ -222,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", choices=("both", "float64", "float32"), default="both")
     p.add_argument("--no-onnx", action="store_true")
     p.add_argument("--no-cli", action="store_true", help="time only the phases, not the CLI end to end")
+    p.add_argument("--coverage", action="store_true",
+                   help="every case python -m parity runs (asym and real sizes, hot, stochastic, options); "
+                        "without it the parity-size cases only, in the phases and the CLI alike")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                    help="threads of the phases run (default: what python -m parity used before --jobs)")
     p.add_argument("--child", metavar="FAMILY", help=argparse.SUPPRESS)

@@ -24,6 +24,7 @@ frameworks draw different masks; the report says so.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -46,6 +47,10 @@ from parity.randomize import calibrate_batchnorm, randomize_degenerate
 from parity.steps import ADAM, SGD, check_steps
 
 CALIBRATION_BATCH = 16  # samples in the pass that sets BatchNorm's running statistics (randomize.py)
+# ... or fewer, at least 2, once each sample gives the deepest feature map (taken at 1/32 of
+# the input, most nets' total stride) this many positions: a real-size case (batch 1 at 224
+# or 299) calibrated on 16 samples spent 16x its own eval forward there.
+CALIBRATION_POSITIONS = 16
 
 __all__ = ["ADAM", "DTYPES", "METRICS", "SENSITIVITY_FACTOR", "SGD", "TOLERANCES", "Check", "Report",
            "compare_modules", "locate_divergence", "locate_grad_divergence"]
@@ -86,6 +91,12 @@ class Report:
         from parity.report import format_reports
 
         return format_reports([self])
+
+
+def calibration_samples(shape: Sequence[int]) -> int:
+    """How many samples of ``shape[1:]`` the BatchNorm calibration pass takes (see CALIBRATION_POSITIONS)."""
+    deepest = math.prod(math.ceil(s / 32) for s in shape[2:])
+    return max(shape[0], 2, min(CALIBRATION_BATCH, math.ceil(CALIBRATION_POSITIONS / deepest)))
 
 
 def add_hints(check: Check, divergence: Any, dtype: str, torch_module: Any = None, paddle_module: Any = None) -> None:
@@ -144,7 +155,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             redrawn = randomize_degenerate(torch_module, seed)
             # Statistics from many samples: a batch of 2 or 4 at a 1x1 feature map gives a channel a
             # variance from that many values, near 0 at times, and eval then divides by its root.
-            calibration_shape = (max(CALIBRATION_BATCH, x.shape[0]),) + tuple(x.shape[1:])
+            calibration_shape = (calibration_samples(x.shape),) + tuple(x.shape[1:])
             calibrated = calibrate_batchnorm(torch_module, np.random.RandomState([seed, 8191]).standard_normal(
                 calibration_shape).astype(dtype))
             if redrawn or calibrated:

@@ -16,6 +16,7 @@ import zoo
 from parity import weights as W
 from parity.cases import Case, cases, label as _label  # noqa: F401 (Case: part of the harness API)
 from parity.compare import Check, Report, compare_modules
+from parity.noinit import paddle_init_skipped
 from parity.run import resolve  # noqa: F401  (framework-free, for the CLI; kept importable from here)
 
 
@@ -92,7 +93,8 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     torch.manual_seed(seed)
     paddle.seed(seed)
     t_model = build_t(**kwargs)
-    p_model = build_p(**kwargs)
+    with paddle_init_skipped():  # torch's weights overwrite paddle's before any check (parity/noinit.py)
+        p_model = build_p(**kwargs)
     if not options and torch_builder is None and paddle_builder is None:
         _COUNTS.setdefault(_count_key(name, kwargs), (_trainable(t_model), _trainable(p_model)))
     x = np.random.RandomState(seed).standard_normal(info.input_shape(dims, batch, size))
