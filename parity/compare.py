@@ -69,6 +69,8 @@ class Report:
     # Which kind of run this was (parity/harness.py's cases): "parity", "asym 17", "real 224",
     # "hot", "stochastic", "option width=0.5", ...
     case: str = "parity"
+    # The case's peak resident memory in MiB (parity/peakmem.py), where the runner measured it.
+    peak_rss_mb: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,8 +86,11 @@ class Report:
         raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "dims": self.dims, "dtype": self.dtype, "case": self.case, "ok": self.ok,
-                "seconds": round(self.seconds, 3), "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
+        out = {"model": self.model, "dims": self.dims, "dtype": self.dtype, "case": self.case, "ok": self.ok,
+               "seconds": round(self.seconds, 3), "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
+        if self.peak_rss_mb is not None:
+            out["peak_rss_mb"] = round(self.peak_rss_mb, 1)
+        return out
 
     def __str__(self) -> str:
         from parity.report import format_reports

@@ -5,7 +5,8 @@ default image size, 1D at the default signal length): family, input, trainable
 parameters and MACs from ``parity.summary`` (torch side; the tests prove the paddle
 rows identical), and the parity status of the last real run, read from the JSON report
 that ``python -m parity all --json parity-report.json`` writes ("not run" without one).
-``update_readme()`` rewrites the part of README.md between the two markers atomically;
+``family_table()`` gives the same report's cases, time and peak memory per family.
+``update_readme()`` rewrites the parts of README.md between the markers atomically;
 ``stale_rows()`` lists the rows whose numbers no longer match the code.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from parity.summary import fmt_count, fmt_shape, summarize_registered
 
 START = "<!-- model-table:start -->"
 END = "<!-- model-table:end -->"
+FAMILY_START = "<!-- family-table:start -->"
+FAMILY_END = "<!-- family-table:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 REPORT = ROOT / "parity-report.json"
@@ -30,34 +33,69 @@ NUMBER_COLUMNS = ("family", "input", "parameters", "MACs", "weights")
 NOT_RUN = "not run"
 
 
-def parity_status(report: str | Path | None = REPORT) -> dict[tuple[str, int], str]:
-    """(model, dims) -> "pass (float64, float32) at 3x64x64" or "FAIL (float32) at ..." from a parity JSON report.
-
-    A missing file gives {}; a file that is not a parity report raises ValueError.
-    """
+def _entries(report: str | Path | None) -> list[dict]:
+    """The report's per-case entries ([] for no file); ValueError for a file that is not a parity report."""
     if report is None or not Path(report).exists():
-        return {}
+        return []
     try:
         entries = report_entries(json.loads(Path(report).read_text()))
-        runs: dict[tuple[str, int], list[tuple[str, bool]]] = {}
-        inputs: dict[tuple[str, int], str] = {}
         for e in entries:
-            if e.get("dims") is not None:
-                key = (e["model"], int(e["dims"]))
-                runs.setdefault(key, []).append((e["dtype"], bool(e["ok"])))
-                for note in e.get("notes", []):
-                    if note.startswith("input ["):  # "input [batch, C, H, W]", written by parity.harness
-                        inputs[key] = "x".join(note[len("input ["):-1].split(", ")[1:])
+            e["model"], e["dtype"], bool(e["ok"])  # noqa: B018 (a KeyError says the file is something else)
+        return entries
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{report} is not a report of 'python -m parity ... --json': {exc}") from None
+
+
+def parity_status(report: str | Path | None = REPORT) -> dict[tuple[str, int], str]:
+    """(model, dims) -> "pass (float64, float32) at 3x64x64, 9 cases" or "FAIL (float32 asym) at ..." from a
+    parity JSON report: the dtypes of the parity-size cases, the input they were checked at, and how many
+    cases ran in all (sizes, hot, stochastic, options). A missing file gives {}; a file that is not a
+    parity report raises ValueError.
+    """
+    runs: dict[tuple[str, int], list[tuple[str, str, bool]]] = {}
+    inputs: dict[tuple[str, int], str] = {}
+    for e in _entries(report):
+        if e.get("dims") is None:
+            continue
+        key = (e["model"], int(e["dims"]))
+        case = e.get("case", "parity")
+        runs.setdefault(key, []).append((e["dtype"], case, bool(e["ok"])))
+        if case == "parity":
+            for note in e.get("notes", []):
+                if note.startswith("input ["):  # "input [batch, C, H, W]", written by parity.harness
+                    inputs[key] = "x".join(note[len("input ["):-1].split(", ")[1:])
     status = {}
     for key, results in runs.items():
-        failed = [dtype for dtype, ok in results if not ok]
-        status[key] = (f"FAIL ({', '.join(failed)})" if failed
-                       else f"pass ({', '.join(dtype for dtype, _ in results)})")
+        failed = [dtype if case == "parity" else f"{dtype} {case}" for dtype, case, ok in results if not ok]
+        dtypes = [dtype for dtype, case, _ in results if case == "parity"] or sorted({d for d, _, _ in results})
+        status[key] = f"FAIL ({', '.join(failed)})" if failed else f"pass ({', '.join(dtypes)})"
         if key in inputs:
             status[key] += f" at {inputs[key]}"
+        if len(results) > len(dtypes):
+            status[key] += f", {len(results)} cases"
     return status
+
+
+def family_table(report: str | Path | None = REPORT) -> str:
+    """Per family, from a parity JSON report: cases run and failed, the seconds of its cases added up
+    (each case timed in its worker; with --jobs several run at once, so this is not wall time), the
+    longest case, and the largest peak resident memory of one case (parity/peakmem.py)."""
+    entries = _entries(report)
+    rows = []
+    for family in zoo.families():
+        mine = [e for e in entries if e.get("model") in set(zoo.names(family))]
+        if not mine:
+            continue
+        longest = max(mine, key=lambda e: e.get("seconds", 0.0))
+        peaks = [e["peak_rss_mb"] for e in mine if e.get("peak_rss_mb") is not None]
+        rows.append(f"| {family} | {len(mine)} | {sum(not e['ok'] for e in mine)} | "
+                    f"{sum(e.get('seconds', 0.0) for e in mine) / 60:.1f} min | "
+                    f"{longest.get('seconds', 0.0):.0f} s ({longest['model']} {longest.get('dims')}D "
+                    f"{longest['dtype']} {longest.get('case', 'parity')}) | "
+                    + (f"{max(peaks) / 1024:.1f} GB" if peaks else "not measured") + " |")
+    head = ["| family | cases | failed | case time, summed | longest case | peak memory of one case |",
+            "| --- | ---: | ---: | ---: | --- | ---: |"]
+    return "\n".join(head + rows)
 
 
 def weights_cell(name: str) -> str:
@@ -98,17 +136,17 @@ def model_table(names: Iterable[str] | None = None, report: str | Path | None = 
     return "\n".join(lines)
 
 
-def _bounds(text: str) -> tuple[int, int]:
+def _bounds(text: str, start: str = START, end: str = END) -> tuple[int, int]:
     """Start and end offsets of what lies between the markers; ValueError when they are not there once each."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"the README needs exactly one {START} line followed by one {END} line")
-    return text.index(START) + len(START), text.index(END)
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"the README needs exactly one {start} line followed by one {end} line")
+    return text.index(start) + len(start), text.index(end)
 
 
-def replace_table(text: str, table: str) -> str:
+def replace_table(text: str, table: str, start: str = START, end: str = END) -> str:
     """``text`` with everything between the markers replaced by ``table``."""
-    begin, end = _bounds(text)
-    return text[:begin] + "\n" + table.strip("\n") + "\n" + text[end:]
+    begin, stop = _bounds(text, start, end)
+    return text[:begin] + "\n" + table.strip("\n") + "\n" + text[stop:]
 
 
 def parse_table(text: str) -> dict[tuple[str, str], dict[str, str]]:
@@ -148,6 +186,8 @@ def update_readme(readme: str | Path = README, report: str | Path | None = REPOR
     text = path.read_text()
     _bounds(text)  # no markers: fail before the minute the table takes
     new = replace_table(text, model_table(names, report))
+    if FAMILY_START in new and report is not None and Path(report).exists():  # the per-family times of that run
+        new = replace_table(new, family_table(report), FAMILY_START, FAMILY_END)
     if new == text:
         return False
     atomic_write_text(path, new)

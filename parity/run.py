@@ -28,7 +28,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from parity import progress
+from parity import peakmem, progress
 
 # A case of a registry model marked ``heavy`` weighs 1, any other 0: two heavy cases
 # never run at once, so --jobs does not double the peak memory of the largest ones.
@@ -134,7 +134,11 @@ def run_case(case: Case):
     from parity.harness import run_model
 
     progress.phase("build")
-    return run_model(case.name, case.dims, case.dtype, **case.kwargs)
+    measured = peakmem.reset_peak()
+    report = run_model(case.name, case.dims, case.dtype, **case.kwargs)
+    if measured:
+        report.peak_rss_mb = peakmem.peak_mb()
+    return report
 
 
 def load_harness() -> None:

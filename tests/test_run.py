@@ -197,3 +197,18 @@ def test_brief_display_prints_only_the_lines():
     R.run_cases(work, fake_case, listener=display, prepare=None)
     display.close()
     assert [line.split()[0] for line in out.getvalue().splitlines()] == ["start", "PASS", "start", "PASS"]
+
+
+def test_peak_memory_is_per_case():
+    # The peak is reset before each case, so a case after a larger one reports its own.
+    from parity import peakmem
+
+    if not peakmem.reset_peak():
+        pytest.skip("this kernel does not reset the peak resident size")
+    big = bytearray(300 * 2**20)
+    big[::4096] = b"x" * len(big[::4096])  # touch every page
+    high = peakmem.peak_mb()
+    del big
+    assert peakmem.reset_peak()
+    low = peakmem.peak_mb()
+    assert high - low > 250, (high, low)

@@ -584,6 +584,27 @@ def test_readme_parity_status_comes_from_the_report(tmp_path):
         R.parity_status(report)
 
 
+def test_readme_status_and_family_table_read_the_coverage_cases(tmp_path):
+    # The input is the parity case's, every case counts, a failed coverage case is named, and the
+    # family table adds up each family's cases, seconds and largest peak.
+    report = tmp_path / "parity-report.json"
+    report.write_text(json.dumps({"partial": False, "cases": 5, "reports": [
+        {"model": "lenet5", "dims": 2, "dtype": "float64", "case": "parity", "ok": True, "seconds": 3.0,
+         "peak_rss_mb": 700.0, "notes": ["input [4, 1, 32, 32]"]},
+        {"model": "lenet5", "dims": 2, "dtype": "float32", "case": "parity", "ok": True, "seconds": 2.0},
+        {"model": "lenet5", "dims": 2, "dtype": "float64", "case": "asym 33", "ok": True, "seconds": 1.0,
+         "peak_rss_mb": 900.0, "notes": ["input [4, 1, 33, 33]"]},
+        {"model": "lenet5", "dims": 1, "dtype": "float64", "case": "parity", "ok": True, "seconds": 1.0},
+        {"model": "lenet5", "dims": 1, "dtype": "float64", "case": "hot", "ok": False, "seconds": 0.5},
+    ]}))
+    status = R.parity_status(report)
+    assert status[("lenet5", 2)] == "pass (float64, float32) at 1x32x32, 3 cases"
+    assert status[("lenet5", 1)] == "FAIL (float64 hot), 2 cases"
+    table = R.family_table(report).splitlines()
+    assert table[2] == "| lenet | 5 | 1 | 0.1 min | 3 s (lenet5 2D float64 parity) | 0.9 GB |"
+    assert len(table) == 3  # only families that ran
+
+
 def test_readme_staleness_is_detected(tmp_path):
     path = _readme(tmp_path)
     R.update_readme(path, names=_NAMES)
