@@ -49,16 +49,16 @@ def default_labels(n: int, num_classes: int | None, seed: int) -> np.ndarray | N
     return np.random.RandomState([seed, 7]).randint(0, num_classes, size=n).astype("int64")
 
 
-def _records_manifest(records: list[dict[str, Any]], grads: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _records_manifest(records: list[Any], grads: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     arrays, entries = {}, []
     for i, r in enumerate(records):
         key = f"r{i:05d}"
-        arrays[key] = r["output"]
-        if grads and r["grad"] is not None:
-            arrays[key + "_grad"] = r["grad"]
-        entries.append(dict(key=key, name=r["name"], kind="layer", type=r["type"], source=r["source"],
-                            params=r["params"], shape=list(np.shape(r["output"])),
-                            grad=bool(grads and r["grad"] is not None)))
+        arrays[key] = r.output
+        if grads and r.grad is not None:
+            arrays[key + "_grad"] = r.grad
+        entries.append(dict(key=key, name=r.name, kind=r.kind, type=r.type, source=r.source,
+                            params=[list(p) for p in r.params], shape=list(np.shape(r.output)),
+                            grad=bool(grads and r.grad is not None), trainable=r.trainable))
     return entries, arrays
 
 
@@ -128,7 +128,7 @@ def dump(model: Any, side: Side, x: np.ndarray, *, spec: str, labels: np.ndarray
         "outputs": [list(o.shape) for o in outs],
         "records": {"eval": entries_eval, "train": entries_train},
         "files": FILES,
-        "ops_recorded": False,
+        "ops_recorded": True,
     }
     return manifest, files
 

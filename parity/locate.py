@@ -28,7 +28,7 @@ def find_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     pairs, raised = _records(torch_module, paddle_module, x)
     found = first_divergence(pairs, dtype, tol)
     if found is not None:
-        return f"first divergent {'op' if found.torch.kind == 'op' else 'layer'}: {found.describe()}", found
+        return found.message(), found
     if raised:
         side, exc = raised[0]
         layer = raising_layer(torch_module if side == "torch" else paddle_module, x, side == "torch")
@@ -63,7 +63,7 @@ def locate_grad_divergence(torch_module: torch.nn.Module, paddle_module: paddle.
     found = first_grad_divergence(pairs, dtype, tol)
     if found is None:
         return "no layer's output gradient exceeds the tolerance (the difference builds up across layers)"
-    return f"first divergent gradient (backward order) at the output of {found.describe()}"
+    return found.message()
 
 
 def raising_layer(module: Any, x: np.ndarray, is_torch: bool) -> str | None:

@@ -5,7 +5,7 @@ started from the same weights), ``eval_forward``, ``train_loss``, ``train_input_
 ``train_param_grads``, ``bn_stats`` and ``sgd_steps``. Weight keys pair as parity/weights.py
 pairs them (BatchNorm renames, Linear weights transposed), from each manifest's record of
 which keys are Linear weights and BatchNorm buffers. A failed forward or gradient check
-names the first divergent layer, with the records paired by parity/pairing.py.
+names the first divergent layer or functional op, with the records paired by parity/pairing.py.
 
 Differences from ``compare``: each side steps on its own gradients in both dtypes (the
 two processes cannot share them), so float32 sgd_steps of a deep net show float32's own
@@ -33,7 +33,7 @@ def _records(manifest: dict[str, Any], arrays: dict[str, np.ndarray], phase: str
     for e in manifest["records"][phase]:
         grad = arrays.get(e["key"] + "_grad")
         out.append(Record(e["name"], e["kind"], e["type"], e["source"], tuple(tuple(p) for p in e["params"]),
-                          arrays[e["key"]], grad))
+                          arrays[e["key"]], grad, e.get("trainable", 0)))
     return out
 
 
@@ -45,9 +45,7 @@ def _locate(t: tuple, p: tuple, phase: str, dtype: str, tol: float, grads: bool)
     if found is None:
         return ("no layer's output gradient exceeds the tolerance" if grads else
                 "no single layer's output exceeds the tolerance") + " (the difference builds up across layers)"
-    if grads:
-        return f"first divergent gradient (backward order) at the output of {found.describe()}"
-    return f"first divergent layer: {found.describe()}"
+    return found.message()
 
 
 def pair_keys(t_man: dict[str, Any], p_man: dict[str, Any], key_map: dict[str, str] | None = None

@@ -164,31 +164,12 @@ class Side:
                 for k, p in items]
 
     # --- recording -----------------------------------------------------------------------
-    def record(self, module: Any, run: Callable[[], Any], grads: bool) -> list[dict[str, Any]]:
-        """Each layer's first output (and, with ``grads``, the gradient reaching it) in completion
-        order, while ``run()`` runs; entries are dicts: name, type, source, params, output, grad."""
-        records: list[dict[str, Any]] = []
-        handles = []
-        for name, m in self.layers(module):
-            meta = dict(name=name or "<model>", type=type(m).__name__, source=_source(type(m)),
-                        params=self.param_shapes(m))
+    def record(self, module: Any, run: Callable[[], Any], grads: bool) -> list[Any]:
+        """Each layer's and each user-called functional op's output (and, with ``grads``, the
+        gradient reaching it) in completion order, while ``run()`` runs: parity.records.Record
+        entries, recorded as the two-sided locator records them."""
+        from parity.records import recording
 
-            def hook(_m, _inp, out, meta=meta):
-                ts = self.outputs(out)
-                if not ts:
-                    return
-                rec = dict(meta, output=self.numpy(ts[0]), grad=None)
-                records.append(rec)
-                live = ts[0].requires_grad if self.is_torch else not ts[0].stop_gradient
-                if grads and live:
-                    def grab(g, rec=rec):
-                        rec["grad"] = self.numpy(g)
-                    ts[0].register_hook(grab)
-
-            handles.append(m.register_forward_hook(hook) if self.is_torch else m.register_forward_post_hook(hook))
-        try:
+        with recording(module, self.is_torch, ops=True, grads=grads) as rec:
             run()
-        finally:
-            for h in handles:
-                h.remove()
-        return records
+        return rec.records

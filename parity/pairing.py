@@ -139,6 +139,12 @@ class Divergence:
         shapes = f", shapes {list(self.torch_shape)} vs {list(self.paddle_shape)}" if self.shapes_differ else ""
         return f"max_abs {self.max_abs:.2e}, max_rel {self.max_rel:.2e}{shapes}"
 
+    def message(self) -> str:
+        """The locator's sentence: "first divergent layer|op: ..." or, for gradients, where in backward order."""
+        if self.grad:
+            return f"first divergent gradient (backward order) at the output of {self.describe()}"
+        return f"first divergent {'op' if self.torch.kind == 'op' else 'layer'}: {self.describe()}"
+
     def describe(self) -> str:
         drift = "" if self.drift is None else (
             f"; before it, from {self.drift[0]} on, differences up to max_rel {self.drift[1]:.2e} grow gradually "

@@ -8,49 +8,79 @@ caller's ``file:line`` is its source. Every wrapped attribute is restored in ``f
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
+import importlib.util
 import inspect
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
-import paddle
-import torch
 
-from parity.modes import tensors
+# Nothing here imports a framework at import time: ``dump`` records one side in a process that
+# has only that framework (parity/onesided.py), so each side's tables and types load on use.
 
+_ACTIVATIONS_AND_LAYERS = (
+    "relu", "relu6", "hardsigmoid", "hardswish", "silu", "sigmoid", "gelu", "leaky_relu", "tanh",
+    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "dropout", "linear", "conv1d", "conv2d", "batch_norm",
+    "softmax", "interpolate", "local_response_norm")
 # Op names are canonical across the frameworks (torch.cat and paddle.concat are both
-# "concat"), so that a twin pair's op records carry the same names.
-TORCH_OPS: dict[str, tuple[Any, dict[str, str]]] = {
-    "functional": (torch.nn.functional, {n: n for n in (
-        "relu", "relu6", "hardsigmoid", "hardswish", "silu", "sigmoid", "gelu", "leaky_relu", "tanh",
-        "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-        "adaptive_max_pool1d", "adaptive_max_pool2d", "dropout", "linear", "conv1d", "conv2d", "batch_norm",
-        "softmax", "interpolate", "local_response_norm")}),
-    "torch": (torch, {"flatten": "flatten", "cat": "concat", "concat": "concat", "add": "add", "mul": "mul",
-                      "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "mean": "mean", "sub": "sub"}),
-    "Tensor": (torch.Tensor, {"__add__": "add", "__radd__": "add", "__iadd__": "add", "__mul__": "mul",
-                              "__rmul__": "mul", "__imul__": "mul", "__sub__": "sub", "__truediv__": "div"}),
+# "concat"), so that a twin pair's op records carry the same names. Keys are import paths
+# of the owners (a module, or a module's class after the last dot for "torch.Tensor").
+TORCH_OPS: dict[str, dict[str, str]] = {
+    "torch.nn.functional": {n: n for n in _ACTIVATIONS_AND_LAYERS},
+    "torch": {"flatten": "flatten", "cat": "concat", "concat": "concat", "add": "add", "mul": "mul",
+              "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "mean": "mean", "sub": "sub"},
+    "torch.Tensor": {"__add__": "add", "__radd__": "add", "__iadd__": "add", "__mul__": "mul",
+                     "__rmul__": "mul", "__imul__": "mul", "__sub__": "sub", "__truediv__": "div"},
 }
-PADDLE_OPS: dict[str, tuple[Any, dict[str, str]]] = {
-    "functional": (paddle.nn.functional, {**{n: n for n in (
-        "relu", "relu6", "hardsigmoid", "hardswish", "silu", "sigmoid", "gelu", "leaky_relu", "tanh",
-        "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-        "adaptive_max_pool1d", "adaptive_max_pool2d", "dropout", "linear", "conv1d", "conv2d", "batch_norm",
-        "softmax", "interpolate", "local_response_norm")}, "swish": "silu"}),
-    "paddle": (paddle, {"flatten": "flatten", "concat": "concat", "add": "add", "multiply": "mul",
-                        "subtract": "sub", "divide": "div", "mean": "mean", "tanh": "tanh", "sigmoid": "sigmoid"}),
-    "Tensor": (paddle.Tensor, {"__add__": "add", "__radd__": "add", "__mul__": "mul", "__rmul__": "mul",
-                               "__sub__": "sub", "__truediv__": "div"}),
+PADDLE_OPS: dict[str, dict[str, str]] = {
+    "paddle.nn.functional": {**{n: n for n in _ACTIVATIONS_AND_LAYERS}, "swish": "silu"},
+    "paddle": {"flatten": "flatten", "concat": "concat", "add": "add", "multiply": "mul",
+               "subtract": "sub", "divide": "div", "mean": "mean", "tanh": "tanh", "sigmoid": "sigmoid"},
+    "paddle.Tensor": {"__add__": "add", "__radd__": "add", "__mul__": "mul", "__rmul__": "mul",
+                      "__sub__": "sub", "__truediv__": "div"},
 }
+
+
+def op_owner(path: str) -> Any:
+    """The module or class an op table key names ("torch.nn.functional", "paddle.Tensor")."""
+    try:
+        return importlib.import_module(path)
+    except ImportError:
+        module, _, attr = path.rpartition(".")
+        return getattr(importlib.import_module(module), attr)
+
+
+def _package_dir(name: str) -> str | None:
+    spec = importlib.util.find_spec(name)  # finds a top-level package without importing it
+    return os.path.dirname(spec.origin) + os.sep if spec is not None and spec.origin else None
+
 
 # Code in these folders is the framework's or the harness's own: an op it calls is part of
 # a layer (nn.ReLU calls F.relu) or of the harness, not of the user's forward.
-_FRAMEWORK_DIRS = tuple(os.path.dirname(m.__file__) + os.sep for m in (torch, paddle)) + (
+_FRAMEWORK_DIRS = tuple(d for d in map(_package_dir, ("torch", "paddle")) if d) + (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,)
 _THIS_FILE = os.path.abspath(__file__)
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] in ("torch", "paddle") and hasattr(x, "shape") and hasattr(x, "numpy")
+
+
+def _tensors(out: Any) -> list[Any]:
+    """A model output (tensor, tuple, list, dict) flattened to its tensors, either framework."""
+    if _is_tensor(out):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _tensors(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in _tensors(v)]
+    return []
 
 
 @dataclass
@@ -67,7 +97,7 @@ class Record:
     trainable: int = 0  # trainable parameters in the layer and all its sublayers (0 for an op)
 
 
-_SITES = tuple(sorted({os.path.dirname(d.rstrip(os.sep)) + os.sep for d in _FRAMEWORK_DIRS[:2]}))
+_SITES = tuple(sorted({os.path.dirname(d.rstrip(os.sep)) + os.sep for d in _FRAMEWORK_DIRS[:-1]}))
 
 
 def _relpath(path: str) -> str:
@@ -156,13 +186,13 @@ class _Recorder:
     def _param_shape(self, m: Any, key: str, p: Any) -> tuple:
         shape = tuple(int(s) for s in p.shape)
         # Records compare parameter shapes across sides in one layout: torch's.
-        if not self.is_torch and key == "weight" and isinstance(m, paddle.nn.Linear):
+        if not self.is_torch and key == "weight" and isinstance(m, importlib.import_module("paddle").nn.Linear):
             shape = tuple(reversed(shape))
         return shape
 
     def _add(self, name: str, kind: str, type_: str, source: str, params: tuple, out: Any,
              trainable: int = 0) -> None:
-        ts = tensors(out)
+        ts = _tensors(out)
         if not ts or not self.active:
             return
         rec = Record(name, kind, type_, source, params, _copy(ts[0], self.is_torch), trainable=trainable)
@@ -175,8 +205,9 @@ class _Recorder:
                     rec.grad = _copy(g, self.is_torch)
                 t.register_hook(grab)
 
-    def _wrap_ops(self, table: dict[str, tuple[Any, dict[str, str]]]) -> None:
-        for owner, names in table.values():
+    def _wrap_ops(self, table: dict[str, dict[str, str]]) -> None:
+        for path, names in table.items():
+            owner = op_owner(path)
             for attr, canonical in names.items():
                 original = getattr(owner, attr, None)
                 if original is None:
@@ -217,6 +248,19 @@ class _Recorder:
         self.handles, self.patched = [], []
 
 
+@contextlib.contextmanager
+def recording(module: Any, is_torch: bool, ops: bool = True, grads: bool = False) -> Iterator[_Recorder]:
+    """Record ``module``'s layers (and, with ``ops``, the user's functional ops) while the block
+    runs: ``.records`` fills in completion order, each with its gradient after a backward when
+    ``grads``. Loads only the framework of ``module``. Every hook and wrapper is gone on exit."""
+    rec = _Recorder(module, is_torch, ops, grads)
+    try:
+        rec.active = True
+        yield rec
+    finally:
+        rec.close()
+
+
 def run_recorded(module: Any, x: np.ndarray, is_torch: bool, loss: Callable | None = None,
                  ops: bool = True) -> tuple[list[Record], Exception | None]:
     """Record one forward (and, with ``loss``, one backward) of ``module`` in its current mode.
@@ -225,30 +269,31 @@ def run_recorded(module: Any, x: np.ndarray, is_torch: bool, loss: Callable | No
     before the raise are kept: the locator still compares them). ``loss`` maps the list of
     output tensors to a scalar.
     """
-    rec = _Recorder(module, is_torch, ops, grads=loss is not None)
     raised = None
-    try:
-        rec.active = True
-        if is_torch:
-            if loss is None:
-                with torch.no_grad():
-                    module(torch.from_numpy(x))
+    with recording(module, is_torch, ops, grads=loss is not None) as rec:
+        try:
+            if is_torch:
+                import torch
+
+                if loss is None:
+                    with torch.no_grad():
+                        module(torch.from_numpy(x))
+                else:
+                    out = module(torch.from_numpy(x.copy()).requires_grad_(True))
+                    rec.active = False  # the loss is the harness's, not the model's
+                    loss(_tensors(out)).backward()
             else:
-                out = module(torch.from_numpy(x.copy()).requires_grad_(True))
-                rec.active = False  # the loss is the harness's, not the model's
-                loss(tensors(out)).backward()
-        else:
-            if loss is None:
-                with paddle.no_grad():
-                    module(paddle.to_tensor(x))
-            else:
-                out = module(paddle.to_tensor(x.copy(), stop_gradient=False))
-                rec.active = False
-                loss(tensors(out)).backward()
-    except Exception as exc:  # noqa: BLE001 - handed to the caller with what was recorded
-        raised = exc
-    finally:
-        rec.close()
+                import paddle
+
+                if loss is None:
+                    with paddle.no_grad():
+                        module(paddle.to_tensor(x))
+                else:
+                    out = module(paddle.to_tensor(x.copy(), stop_gradient=False))
+                    rec.active = False
+                    loss(_tensors(out)).backward()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller with what was recorded
+            raised = exc
     return rec.records, raised
 
 
@@ -266,6 +311,8 @@ def _record(module: Any, x: np.ndarray, is_torch: bool, train: bool, loss: Calla
         if buffers:
             sd = module.state_dict()
             if is_torch:
+                import torch
+
                 with torch.no_grad():
                     for k, v in buffers.items():
                         sd[k].copy_(torch.from_numpy(v))
@@ -277,7 +324,7 @@ def _record(module: Any, x: np.ndarray, is_torch: bool, train: bool, loss: Calla
     return records
 
 
-def record_torch(module: torch.nn.Module, x: np.ndarray, *, train: bool = False, loss: Callable | None = None,
+def record_torch(module: "torch.nn.Module", x: np.ndarray, *, train: bool = False, loss: Callable | None = None,
                  ops: bool = True) -> list[Record]:
     """Every layer's and (with ``ops``) every user-called op's output of ``module`` on ``x``, in completion order.
 
@@ -288,7 +335,7 @@ def record_torch(module: torch.nn.Module, x: np.ndarray, *, train: bool = False,
     return _record(module, x, True, train, loss, ops)
 
 
-def record_paddle(layer: paddle.nn.Layer, x: np.ndarray, *, train: bool = False, loss: Callable | None = None,
+def record_paddle(layer: "paddle.nn.Layer", x: np.ndarray, *, train: bool = False, loss: Callable | None = None,
                   ops: bool = True) -> list[Record]:
     """The same as record_torch, for a paddle layer."""
     return _record(layer, x, False, train, loss, ops)

@@ -30,7 +30,8 @@ TORCH_FILE = textwrap.dedent('''
             self.fc = torch.nn.Linear(4, 5)
 
         def forward(self, x):
-            return self.fc(torch.flatten(self.pool(self.act(self.conv(x))), 1))
+            h = self.pool(self.act(self.conv(x)))
+            return self.fc(torch.flatten(torch.nn.functional.leaky_relu(h, 0.1), 1))
 
 
     def net():
@@ -41,15 +42,17 @@ PADDLE_FILE = textwrap.dedent('''
 
 
     class Net(paddle.nn.Layer):
-        def __init__(self, slope=1.0):
+        def __init__(self, slope=1.0, leak=0.1):
             super().__init__()
+            self.leak = leak
             self.conv = paddle.nn.Conv2D(3, 4, 3, padding=1)
             self.act = paddle.nn.Tanh() if slope == 1.0 else paddle.nn.LeakyReLU(slope)
             self.pool = paddle.nn.AdaptiveAvgPool2D(1)
             self.fc = paddle.nn.Linear(4, 5)
 
         def forward(self, x):
-            return self.fc(paddle.flatten(self.pool(self.act(self.conv(x))), 1))
+            h = self.pool(self.act(self.conv(x)))
+            return self.fc(paddle.flatten(paddle.nn.functional.leaky_relu(h, self.leak), 1))
 
 
     def net():
@@ -58,6 +61,10 @@ PADDLE_FILE = textwrap.dedent('''
 
     def planted():
         return Net(slope=0.5)
+
+
+    def planted_op():
+        return Net(leak=0.3)
 ''')
 
 
@@ -78,6 +85,7 @@ def dumps(tmp_path_factory):
     run("t.py:net", "--framework", "torch", "--out", "torch")
     run("p.py:net", "--framework", "paddle", "--out", "paddle", "--weights", "torch")
     run("p.py:planted", "--framework", "paddle", "--out", "planted", "--weights", "torch")
+    run("p.py:planted_op", "--framework", "paddle", "--out", "planted_op", "--weights", "torch")
     return d
 
 
@@ -86,7 +94,12 @@ def test_each_dump_imports_only_its_framework(dumps):
     assert torch_manifest["imported_frameworks"] == ["torch"]
     assert json.loads((dumps / "paddle" / "manifest.json").read_text())["imported_frameworks"] == ["paddle"]
     assert torch_manifest["framework"] == "torch" and torch_manifest["input_shape"] == [2, 3, 6, 6]
-    assert [r["name"] for r in torch_manifest["records"]["eval"]] == ["conv", "act", "pool", "fc", "<model>"]
+    records = torch_manifest["records"]["eval"]
+    assert [r["name"] for r in records] == ["conv", "act", "pool", "<model>/leaky_relu#0", "<model>/flatten#0", "fc",
+                                            "<model>"]
+    # Functional ops are recorded in a one-framework process too, with the line that called them.
+    ops = [r for r in records if r["kind"] == "op"]
+    assert [r["source"] for r in ops] == ["t.py:15"] * 2, ops
     assert {e["key"]: e["linear"] for e in torch_manifest["state"]}["fc.weight"] is True
     assert not list(dumps.glob(".*dump-partial"))
 
@@ -108,6 +121,15 @@ def test_diff_fails_and_localises_a_planted_difference(dumps, capsys):
     eval_line = next(line for line in out.splitlines() if line.startswith("  eval_forward"))
     assert "FAIL" in eval_line and "first divergent layer: act [torch Tanh" in eval_line
     assert "paddle LeakyReLU" in eval_line
+
+
+def test_diff_localises_a_planted_difference_in_a_functional_op(dumps, capsys):
+    code = cli_diff.main([str(dumps / "torch"), str(dumps / "planted_op")])
+    out = capsys.readouterr().out
+    assert code == 1
+    eval_line = next(line for line in out.splitlines() if line.startswith("  eval_forward"))
+    assert "first divergent op: <model>/leaky_relu#0" in eval_line, eval_line
+    assert "[torch leaky_relu at t.py:15; paddle leaky_relu at p.py:16]" in eval_line, eval_line
 
 
 @pytest.mark.parametrize("args, expected", [
