@@ -11,7 +11,7 @@ import torch
 from parity import weights as W
 from parity.metrics import transposed
 # The loss's framework-free parts live in parity/protocol.py (dump runs one framework alone).
-from parity.protocol import Projections, is_logits, output_weight  # noqa: F401
+from parity.protocol import Projections, is_logits, output_tensors, output_weight  # noqa: F401
 
 def set_dtype(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, dtype: str) -> None:
     torch_module.to(getattr(torch, dtype))
@@ -55,13 +55,7 @@ def train_mode(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) ->
 
 def tensors(out: Any) -> list[Any]:
     """Flatten a model output (tensor, tuple, list, dict, namedtuple) into a list of tensors."""
-    if isinstance(out, (torch.Tensor, paddle.Tensor)):
-        return [out]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in tensors(v)]
-    if isinstance(out, (tuple, list)):
-        return [t for v in out for t in tensors(v)]
-    return []
+    return output_tensors(out)
 
 
 def torch_loss(outs: list[torch.Tensor], labels: np.ndarray, proj: Projections) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from parity.protocol import SGD, Projections, is_logits, output_weight
+from parity.protocol import SGD, Projections, is_logits, output_tensors, output_weight
 
 
 def _source(cls: type) -> str:
@@ -51,14 +51,8 @@ class Side:
         return t.detach().cpu().numpy().copy() if self.is_torch else np.array(t.numpy(), copy=True)
 
     def outputs(self, out: Any) -> list[Any]:
-        """A model output (tensor, tuple, list, dict) flattened into a list of tensors, as modes.tensors."""
-        if isinstance(out, self.fw.Tensor):
-            return [out]
-        if isinstance(out, dict):
-            return [t for v in out.values() for t in self.outputs(v)]
-        if isinstance(out, (tuple, list)):
-            return [t for v in out for t in self.outputs(v)]
-        return []
+        """A model output flattened into a list of tensors, as modes.tensors."""
+        return output_tensors(out)
 
     def no_grad(self) -> Any:
         return self.fw.no_grad()

@@ -42,3 +42,19 @@ def output_weight(index: int) -> float:
     even where each enters it the same way (cross-entropy with the same labels); powers of two
     keep the weighting exact in both dtypes."""
     return 2.0 ** -index
+
+
+def is_tensor(x: Any) -> bool:
+    """A torch or paddle tensor (Parameters included), told apart without importing either framework."""
+    return type(x).__module__.split(".")[0] in ("torch", "paddle") and hasattr(x, "shape") and hasattr(x, "numpy")
+
+
+def output_tensors(out: Any) -> list[Any]:
+    """A model output (tensor, tuple, list, dict, namedtuple) flattened into its tensors, in order."""
+    if is_tensor(out):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in output_tensors(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in output_tensors(v)]
+    return []

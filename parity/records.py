@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from parity.protocol import output_tensors
+
 # Nothing here imports a framework at import time: ``dump`` records one side in a process that
 # has only that framework (parity/onesided.py), so each side's tables and types load on use.
 
@@ -66,21 +68,6 @@ def _package_dir(name: str) -> str | None:
 _FRAMEWORK_DIRS = tuple(d for d in map(_package_dir, ("torch", "paddle")) if d) + (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,)
 _THIS_FILE = os.path.abspath(__file__)
-
-
-def _is_tensor(x: Any) -> bool:
-    return type(x).__module__.split(".")[0] in ("torch", "paddle") and hasattr(x, "shape") and hasattr(x, "numpy")
-
-
-def _tensors(out: Any) -> list[Any]:
-    """A model output (tensor, tuple, list, dict) flattened to its tensors, either framework."""
-    if _is_tensor(out):
-        return [out]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in _tensors(v)]
-    if isinstance(out, (tuple, list)):
-        return [t for v in out for t in _tensors(v)]
-    return []
 
 
 @dataclass
@@ -192,7 +179,7 @@ class _Recorder:
 
     def _add(self, name: str, kind: str, type_: str, source: str, params: tuple, out: Any,
              trainable: int = 0) -> None:
-        ts = _tensors(out)
+        ts = output_tensors(out)
         if not ts or not self.active:
             return
         rec = Record(name, kind, type_, source, params, _copy(ts[0], self.is_torch), trainable=trainable)
@@ -281,7 +268,7 @@ def run_recorded(module: Any, x: np.ndarray, is_torch: bool, loss: Callable | No
                 else:
                     out = module(torch.from_numpy(x.copy()).requires_grad_(True))
                     rec.active = False  # the loss is the harness's, not the model's
-                    loss(_tensors(out)).backward()
+                    loss(output_tensors(out)).backward()
             else:
                 import paddle
 
@@ -291,7 +278,7 @@ def run_recorded(module: Any, x: np.ndarray, is_torch: bool, loss: Callable | No
                 else:
                     out = module(paddle.to_tensor(x.copy(), stop_gradient=False))
                     rec.active = False
-                    loss(_tensors(out)).backward()
+                    loss(output_tensors(out)).backward()
         except Exception as exc:  # noqa: BLE001 - handed to the caller with what was recorded
             raised = exc
     return rec.records, raised
