@@ -6,8 +6,9 @@ A case is one call of a per-case function (by default ``run_case``: one
 - ``jobs=1`` runs them here, one after another; ``jobs=N`` runs them in N worker
   processes started with 'spawn' (torch and paddle do not survive a fork after import),
   each with ``threads`` threads, and streams each result as it finishes;
-- cases whose memory weights add up to more than ``MEMORY_BUDGET`` never run at the same
-  time (the registry's ``heavy`` models: a float64 VGG alone peaks at about 16 GB);
+- cases whose estimated peak memory adds up to more than the machine can hold never run
+  at the same time (``memory_weight``: a float64 VGG alone peaks at about 16 GB), and the
+  heaviest start first;
 - a listener (``Display`` for the CLI) hears when each case starts, which check it is in
   (``parity.progress``) and how it ended;
 - Ctrl-C stops the run and returns what finished, marked ``interrupted``.
@@ -30,9 +31,17 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from parity import peakmem, progress
 
-# A case of a registry model marked ``heavy`` weighs 1, any other 0: two heavy cases
-# never run at once, so --jobs does not double the peak memory of the largest ones.
+# A case weighs its estimated peak memory as a fraction of what the workers may use together
+# (memory_weight); cases that would add up to more than 1 never run at the same time.
 MEMORY_BUDGET = 1.0
+USABLE_MEMORY = 0.85  # of the machine's total
+# The estimate: what importing both frameworks takes, plus this many copies of the weights,
+# counted from the registry's published parameter counts. Measured on 2026-11-23: VGG-19 in
+# 2D float64 (143.7 M parameters, 1.07 GiB a copy) peaked at 15.9 GB with every check
+# (both frameworks' weights, gradients, Adam state, the initial copies); eval-only cases
+# hold far fewer.
+BASE_GB = 0.8
+WEIGHT_COPIES = {"train": 14, "eval": 6}
 # How often the display redraws a running case's check and seconds.
 TICK_S = 1.0
 # The exit status of a run stopped by Ctrl-C, as a shell reports a death by SIGINT.
@@ -96,11 +105,31 @@ def resolve(targets: Iterable[str]) -> list[str]:
     return out
 
 
-def memory_weight(name: str) -> float:
-    """A case's share of MEMORY_BUDGET, from the registry."""
+def total_memory_gb() -> float:
+    """The machine's memory in GiB (/proc/meminfo, else sysconf)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def memory_weight(name: str, dtype: str = "float64", kind: str = "parity", total_gb: float | None = None) -> float:
+    """A case's share of MEMORY_BUDGET: its estimated peak (BASE_GB and WEIGHT_COPIES) over
+    USABLE_MEMORY of ``total_gb`` (this machine's by default). A heavy model without a published
+    parameter count weighs 1, so it runs beside nothing; a light one without, 0."""
     import zoo
 
-    return 1.0 if zoo.get(name).heavy else 0.0
+    info = zoo.get(name)
+    counts = [p.count for p in info.published]
+    if not counts:
+        return 1.0 if info.heavy else 0.0
+    copies = WEIGHT_COPIES["eval" if kind in ("real", "hot", "eval") else "train"]
+    peak_gb = BASE_GB + copies * max(counts) * (8 if dtype == "float64" else 4) / 2**30
+    return peak_gb / (USABLE_MEMORY * (total_memory_gb() if total_gb is None else total_gb))
 
 
 def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[str], *, onnx: bool = True,
@@ -116,9 +145,10 @@ def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[st
     dtypes = list(dtypes)
     coverage = coverage and kwargs.get("size") is None
     out = []
+    total_gb = total_memory_gb()
     for name in names:
-        weight = memory_weight(name)
         for c in model_cases(name, dims, dtypes, coverage=coverage):
+            weight = memory_weight(name, c.dtype, c.kind, total_gb)
             with_onnx = onnx and c.kind == "parity" and (c.dtype == "float32" or "float32" not in dtypes)
             extra = {"kind": c.kind, "options": dict(c.options) or None}
             if c.size is not None:
@@ -330,7 +360,9 @@ def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on
     ctx = mp.get_context("spawn")
     start = functools.partial(_start_worker, ctx, threads, prepare)
     slots = [start() for _ in range(min(jobs, len(cases)))]
-    pending = list(range(len(cases)))
+    # Heaviest first (stable): the largest cases are also the longest, and started early they
+    # overlap the many small ones; started last, a float64 VGG ran alone for minutes at the end.
+    pending = sorted(range(len(cases)), key=lambda i: -cases[i].weight)
     done: dict[int, Outcome] = {}
     stopping = False
     ticked = time.monotonic()

@@ -1,5 +1,6 @@
 """parity.run and parity.display: cases in order and in worker processes, memory weights,
 errors, dead workers, and the progress lines; with stand-in case functions (no model)."""
+import functools
 import io
 import os
 import time
@@ -146,11 +147,11 @@ def test_assign_fills_idle_workers_within_the_memory_budget():
 def test_default_cases_put_onnx_on_float32_and_weigh_heavy_models():
     import zoo
 
-    heavy = next(n for n in zoo.names() if zoo.get(n).heavy)
-    got = R.default_cases(["lenet5", heavy], [2], ["float64", "float32"], onnx=True, size=None, coverage=False)
-    assert [(c.name, c.dtype, c.kwargs["onnx"], c.weight) for c in got] == [
-        ("lenet5", "float64", False, 0.0), ("lenet5", "float32", True, 0.0),
-        (heavy, "float64", False, 1.0), (heavy, "float32", True, 1.0)]
+    got = R.default_cases(["lenet5", "vgg19"], [2], ["float64", "float32"], onnx=True, size=None, coverage=False)
+    assert [(c.name, c.dtype, c.kwargs["onnx"]) for c in got] == [
+        ("lenet5", "float64", False), ("lenet5", "float32", True), ("vgg19", "float64", False), ("vgg19", "float32", True)]
+    assert [c.weight for c in got] == [R.memory_weight(c.name, c.dtype) for c in got]
+    assert got[0].weight < 0.1 < got[3].weight < got[2].weight
     # with coverage, the other cases follow the parity ones, without ONNX
     full = R.default_cases(["squeezenet1_1"], [2], ["float64", "float32"], onnx=True)
     assert [(c.kwargs["kind"], c.dtype, c.kwargs["onnx"]) for c in full][:4] == [
@@ -212,3 +213,11 @@ def test_peak_memory_is_per_case():
     assert peakmem.reset_peak()
     low = peakmem.peak_mb()
     assert high - low > 250, (high, low)
+
+
+def test_memory_weights_keep_two_float64_vggs_apart_and_let_smaller_cases_share():
+    w = functools.partial(R.memory_weight, total_gb=24.0)
+    assert w("vgg19", "float64") + w("vgg19", "float32") > R.MEMORY_BUDGET
+    assert w("vgg19", "float64") + w("resnet50", "float64") <= R.MEMORY_BUDGET
+    assert w("vgg19", "float64", "real") < w("vgg19", "float64") and w("vgg19", "float32") < w("vgg19", "float64")
+    assert w("zfnet") == 1.0 and w("nin") == 0.0  # no published count: heavy alone, light free
