@@ -35,13 +35,15 @@ from parity import peakmem, progress
 # (memory_weight); cases that would add up to more than 1 never run at the same time.
 MEMORY_BUDGET = 1.0
 USABLE_MEMORY = 0.85  # of the machine's total
-# The estimate: what importing both frameworks takes, plus this many copies of the weights,
-# counted from the registry's published parameter counts. Measured on 2026-11-23: VGG-19 in
-# 2D float64 (143.7 M parameters, 1.07 GiB a copy) peaked at 15.9 GB with every check
-# (both frameworks' weights, gradients, Adam state, the initial copies); eval-only cases
-# hold far fewer.
+# The estimate: what importing both frameworks takes, plus bytes per published parameter by
+# the checks a case runs and its dtype. Measured per case (parity/peakmem.py) on 2026-12-03,
+# VGG-11 in 2D (133 M parameters): the parity case (every check: both frameworks' weights,
+# gradients, Adam state, initial copies) 15.0 GB in float64 and 9.0-10.1 GB in float32
+# (float64 references); asym and stochastic (train checks, no steps) 8.7-10.1 GB and 9.0 GB;
+# real and hot (eval only) 7.0-8.2 GB and 6.2 GB. Each entry covers VGG-11 and VGG-11-BN.
 BASE_GB = 0.8
-WEIGHT_COPIES = {"train": 14, "eval": 6}
+BYTES_PER_PARAMETER = {("steps", "float64"): 115, ("steps", "float32"): 75, ("train", "float64"): 72,
+                       ("train", "float32"): 64, ("eval", "float64"): 60, ("eval", "float32"): 45}
 # How often the display redraws a running case's check and seconds.
 TICK_S = 1.0
 # The exit status of a run stopped by Ctrl-C, as a shell reports a death by SIGINT.
@@ -118,7 +120,7 @@ def total_memory_gb() -> float:
 
 
 def memory_weight(name: str, dtype: str = "float64", kind: str = "parity", total_gb: float | None = None) -> float:
-    """A case's share of MEMORY_BUDGET: its estimated peak (BASE_GB and WEIGHT_COPIES) over
+    """A case's share of MEMORY_BUDGET: its estimated peak (BASE_GB and BYTES_PER_PARAMETER) over
     USABLE_MEMORY of ``total_gb`` (this machine's by default). A heavy model without a published
     parameter count weighs 1, so it runs beside nothing; a light one without, 0."""
     import zoo
@@ -127,8 +129,8 @@ def memory_weight(name: str, dtype: str = "float64", kind: str = "parity", total
     counts = [p.count for p in info.published]
     if not counts:
         return 1.0 if info.heavy else 0.0
-    copies = WEIGHT_COPIES["eval" if kind in ("real", "hot", "eval") else "train"]
-    peak_gb = BASE_GB + copies * max(counts) * (8 if dtype == "float64" else 4) / 2**30
+    checks = "steps" if kind == "parity" else "eval" if kind in ("real", "hot", "eval") else "train"
+    peak_gb = BASE_GB + BYTES_PER_PARAMETER[(checks, dtype)] * max(counts) / 2**30
     return peak_gb / (USABLE_MEMORY * (total_memory_gb() if total_gb is None else total_gb))
 
 
