@@ -2,6 +2,7 @@
 errors, dead workers, and the progress lines; with stand-in case functions (no model)."""
 import functools
 import io
+import mmap
 import os
 import time
 from dataclasses import dataclass, field
@@ -206,10 +207,12 @@ def test_peak_memory_is_per_case():
 
     if not peakmem.reset_peak():
         pytest.skip("this kernel does not reset the peak resident size")
-    big = bytearray(300 * 2**20)
-    big[::4096] = b"x" * len(big[::4096])  # touch every page
+    # Fresh anonymous pages: a freed Python buffer could be reused memory that is already resident.
+    big = mmap.mmap(-1, 300 * 2**20)
+    for offset in range(0, len(big), mmap.PAGESIZE):
+        big[offset] = 1  # touch every page
     high = peakmem.peak_mb()
-    del big
+    big.close()
     assert peakmem.reset_peak()
     low = peakmem.peak_mb()
     assert high - low > 250, (high, low)
