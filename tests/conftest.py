@@ -3,8 +3,14 @@ import os
 
 # paddle sets OMP_NUM_THREADS=1 when unset, which would also slow torch in this process.
 # Under pytest-xdist (pyproject's addopts run one worker per core) each worker gets one
-# thread; a plain run gets both cores.
-os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
+# thread; a plain run gets both cores. A worker is set, not defaulted: it inherits the
+# controller's environment, where this file has already put 2, so each of the two workers
+# ran 2 threads on the 2 cores (load average 4; efficientnet_b0's parity test took 18 s in
+# one run and 115 s in the next while the OpenMP threads waited on each other).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+else:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import parity  # noqa: E402,F401  first: it silences the frameworks' import messages (parity/quiet.py)
 import paddle  # noqa: E402

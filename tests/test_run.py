@@ -225,3 +225,12 @@ def test_memory_weights_keep_two_float64_vggs_apart_and_let_smaller_cases_share(
     assert w("vgg19", "float64") + w("resnet50", "float64") <= R.MEMORY_BUDGET
     assert w("vgg19", "float64", "real") < w("vgg19", "float64") and w("vgg19", "float32") < w("vgg19", "float64")
     assert w("zfnet") == 1.0 and w("nin") == 0.0  # no published count: heavy alone, light free
+
+
+def test_each_xdist_worker_runs_one_thread():
+    # Two workers on two cores: a second thread in each would make four (see tests/conftest.py).
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("not under pytest-xdist")
+    import torch
+
+    assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1

@@ -644,6 +644,9 @@ def run_cli(framework: str, argv: Sequence[str] | None, train: Callable[[argpars
         return 2
 
 
+MTIME_SLACK_S = 0.05
+
+
 def interrupt_message(args: argparse.Namespace, started: float) -> str:
     """What an interrupted run leaves: a checkpoint written since ``started`` (a time.time()),
     the resumed run's checkpoint untouched, or nothing."""
@@ -659,7 +662,9 @@ def interrupt_message(args: argparse.Namespace, started: float) -> str:
         written = ckpt.stat().st_mtime
     except OSError:
         written = None
-    if written is not None and written >= started:
+    # A file's mtime comes from the kernel's coarse clock, which runs up to a tick (4-10 ms)
+    # behind time.time(): a checkpoint written just after the start can carry an earlier time.
+    if written is not None and written >= started - MTIME_SLACK_S:
         return f"interrupted: {ckpt} holds the last finished epoch; continue with --resume"
     if written is not None and args.resume:
         return f"interrupted before an epoch finished: {ckpt} is as it was when resumed; continue with --resume"
