@@ -80,7 +80,6 @@ def test_cases_cover_sizes_options_and_rates():
 CLIPPED = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "lenet5", "lenet5_d2l"]
 
 
-@pytest.mark.heavy  # the CI budget
 @pytest.mark.parametrize("name", CLIPPED)
 def test_hot_case_crosses_every_clip(name):
     report = run_model(name, 2, "float64", onnx=False, kind="hot")
@@ -104,7 +103,6 @@ def test_every_stochastic_layer_shares_its_masks():
     assert len(shared.torch_layers) == len(shared.paddle_layers) == 17  # 16 stochastic-depth blocks and the dropout
 
 
-@pytest.mark.heavy  # the CI budget
 @pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0"])
 def test_stochastic_case_compares_live_dropout(name):
     report = run_model(name, 2, "float64", onnx=False, kind="stochastic")

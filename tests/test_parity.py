@@ -17,12 +17,16 @@ The 1D cases of ``test_parity`` and every case of a heavy model are marked heavy
 nets are the 2D nets' code on a 1 x L signal (the same classes, ``dims`` picks the layer
 types), so the 1D light case checks what is particular to them, the layers themselves.
 
+- ``test_coverage_case``: every coverage case (parity/cases.py) of the same first models,
+  in 2D.
+
 The step checks run 2 optimizer steps here (the CLI runs 3): the second step is the first
 that uses SGD's momentum buffer and Adam's running moments, which is what they check.
 """
 import pytest
 
 import zoo
+from parity.cases import cases
 from parity.harness import run_model
 from parity.report import format_report
 
@@ -71,6 +75,23 @@ def test_parity_light(name, dims):
     report = run_model(name, dims, "float64", onnx=False, steps=0, kind="eval" if heavy else "parity")
     assert report.ok, "\n" + format_report(report)
     assert _expected(report, EVAL_CHECKS if heavy else TRAIN_CHECKS) <= {c.name for c in report.checks}
+
+
+# Every coverage case (the asym and real sizes in both dtypes; hot activations, live
+# stochastic layers, each builder option and rate in float64) of the same first model per
+# family, in 2D, in the default run: the rest of the coverage matrix runs in
+# ``python -m parity`` and under -m heavy.
+COVERAGE = [pytest.param(c.name, c.dtype, c.key, id=f"{c.name}-2d-{c.dtype}-{c.key}")
+            for name in zoo.names() if name in FLOAT32_CI
+            for c in cases(name, (2,), ("float64", "float32")) if c.kind != "parity"]
+
+
+@pytest.mark.parametrize("name,dtype,key", COVERAGE)
+def test_coverage_case(name, dtype, key):
+    case = next(c for c in cases(name, (2,), (dtype,)) if c.key == key)
+    report = case.run(onnx=False)
+    assert report.ok, "\n" + format_report(report)
+    assert report.case == key
 
 
 def test_every_model_is_checked_in_the_default_run():
