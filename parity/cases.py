@@ -10,6 +10,10 @@ from typing import Any, Iterable
 import zoo.coverage as coverage_spec
 
 
+# Kinds whose case runs the eval forward only (no train-mode checks, no optimizer steps).
+EVAL_ONLY = ("real", "hot", "eval")
+
+
 def label(kind: str, options: dict[str, Any] | None) -> str:
     """A case's key: its kind, then the builder options it sets ("option:width=0.5")."""
     return kind + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")

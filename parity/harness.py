@@ -14,7 +14,7 @@ import paddle_impl
 import torch_impl
 import zoo
 from parity import weights as W
-from parity.cases import Case, cases, label as _label  # noqa: F401 (Case: part of the harness API)
+from parity.cases import EVAL_ONLY, Case, cases, label as _label  # noqa: F401 (Case: part of the harness API)
 from parity.compare import Check, Report, compare_modules
 from parity.noinit import paddle_init_skipped
 from parity.run import resolve  # noqa: F401  (framework-free, for the CLI; kept importable from here)
@@ -110,7 +110,7 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     # The twins' float64 paths are exact, so their input gradients are held to judge.EXACT_FLOAT64.
     report = compare_modules(t_model, p_model, inputs=x, dtype=dtype, num_classes=kwargs["num_classes"], seed=seed,
                              steps=steps if kind == "parity" else 0, name=name, dims=dims,
-                             train=kind not in ("real", "hot", "eval"), hot=kind == "hot",
+                             train=kind not in EVAL_ONLY, hot=kind == "hot",
                              stochastic=kind == "stochastic", exact_float64=True)
     report.case = _label(kind, options)
     if kind == "parity" and not options:

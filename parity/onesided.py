@@ -8,22 +8,11 @@ dumps made in separate processes compare like one ``compare`` run.
 from __future__ import annotations
 
 import importlib
-import inspect
-import os
 from typing import Any, Callable
 
 import numpy as np
 
 from parity.protocol import SGD, Projections, is_logits, output_tensors, output_weight
-
-
-def _source(cls: type) -> str:
-    """``file:line`` where ``cls`` is defined, or ""."""
-    try:
-        _, line = inspect.getsourcelines(cls)
-        return f"{os.path.relpath(inspect.getsourcefile(cls) or '')}:{line}"
-    except (OSError, TypeError, ValueError):
-        return ""
 
 
 class Side:
@@ -149,13 +138,6 @@ class Side:
         """(Linear weight keys, BatchNorm prefixes) of ``module``, by layer type, as parity/weights.py decides."""
         impl = importlib.import_module(("torch_impl" if self.is_torch else "paddle_impl") + "._weights")
         return impl.module_kinds(module)
-
-    def param_shapes(self, m: Any) -> list[list[int]]:
-        """A layer's own parameter shapes in torch's layout (a paddle Linear weight transposed)."""
-        items = m.named_parameters(recurse=False) if self.is_torch else m.named_parameters(include_sublayers=False)
-        linear = not self.is_torch and isinstance(m, self.fw.nn.Linear)
-        return [list(reversed(tuple(p.shape))) if linear and k == "weight" else [int(s) for s in p.shape]
-                for k, p in items]
 
     # --- recording -----------------------------------------------------------------------
     def record(self, module: Any, run: Callable[[], Any], grads: bool) -> list[Any]:

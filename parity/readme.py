@@ -83,7 +83,8 @@ def family_table(report: str | Path | None = REPORT) -> str:
     entries = _entries(report)
     rows = []
     for family in zoo.families():
-        mine = [e for e in entries if e.get("model") in set(zoo.names(family))]
+        members = set(zoo.names(family))
+        mine = [e for e in entries if e.get("model") in members]
         if not mine:
             continue
         longest = max(mine, key=lambda e: e.get("seconds", 0.0))

@@ -136,6 +136,8 @@ class _Recorder:
 
     def __init__(self, module: Any, is_torch: bool, ops: bool, grads: bool) -> None:
         self.is_torch = is_torch
+        # Parameter shapes are recorded in torch's layout: a paddle Linear's weight is transposed.
+        self.paddle_linear = None if is_torch else importlib.import_module("paddle").nn.Linear
         self.grads = grads
         self.records: list[Record] = []
         self.stack: list[str] = []
@@ -172,8 +174,7 @@ class _Recorder:
 
     def _param_shape(self, m: Any, key: str, p: Any) -> tuple:
         shape = tuple(int(s) for s in p.shape)
-        # Records compare parameter shapes across sides in one layout: torch's.
-        if not self.is_torch and key == "weight" and isinstance(m, importlib.import_module("paddle").nn.Linear):
+        if self.paddle_linear is not None and key == "weight" and isinstance(m, self.paddle_linear):
             shape = tuple(reversed(shape))
         return shape
 

@@ -124,12 +124,13 @@ def memory_weight(name: str, dtype: str = "float64", kind: str = "parity", total
     USABLE_MEMORY of ``total_gb`` (this machine's by default). A heavy model without a published
     parameter count weighs 1, so it runs beside nothing; a light one without, 0."""
     import zoo
+    from parity.cases import EVAL_ONLY
 
     info = zoo.get(name)
     counts = [p.count for p in info.published]
     if not counts:
         return 1.0 if info.heavy else 0.0
-    checks = "steps" if kind == "parity" else "eval" if kind in ("real", "hot", "eval") else "train"
+    checks = "steps" if kind == "parity" else "eval" if kind in EVAL_ONLY else "train"
     peak_gb = BASE_GB + BYTES_PER_PARAMETER[(checks, dtype)] * max(counts) / 2**30
     return peak_gb / (USABLE_MEMORY * (total_memory_gb() if total_gb is None else total_gb))
 
