@@ -50,19 +50,27 @@ def _mis_shaped(triples: Sequence[Triple], t_shapes: Shapes, p_shapes: Shapes) -
             for t, p, tr in triples if _shape_of(t_shapes[t], tr) != tuple(p_shapes[p])]
 
 
-def by_name(t_shapes: Shapes, p_shapes: Shapes, bn_prefixes: set[str], paddle_linear: set[str]) -> list[Triple]:
-    """Pair by name with the BatchNorm renames; ``bn_prefixes`` are the BatchNorm module prefixes ("bn1.")."""
+def name_pairs(torch_keys: Sequence[str], paddle_keys: Sequence[str], bn_prefixes: set[str],
+               paddle_linear: set[str]) -> tuple[list[Triple], list[str], list[str]]:
+    """Pair keys by name with the BatchNorm renames, shapes unchecked: (triples, torch keys
+    with no paddle twin, paddle keys with no torch twin). torch's counters are dropped."""
+    wanted = set(paddle_keys)
     triples, unexpected, seen = [], [], set()
-    for tk in t_shapes:
+    for tk in torch_keys:
         pk = torch_key_to_paddle(tk, bn_prefixes)
         if pk is None:
             continue
-        if pk in p_shapes:
+        if pk in wanted:
             triples.append((tk, pk, pk in paddle_linear))
             seen.add(pk)
         else:
             unexpected.append(tk)
-    missing = [k for k in p_shapes if k not in seen]
+    return triples, unexpected, [k for k in paddle_keys if k not in seen]
+
+
+def by_name(t_shapes: Shapes, p_shapes: Shapes, bn_prefixes: set[str], paddle_linear: set[str]) -> list[Triple]:
+    """Pair by name with the BatchNorm renames; ``bn_prefixes`` are the BatchNorm module prefixes ("bn1.")."""
+    triples, unexpected, missing = name_pairs(list(t_shapes), list(p_shapes), bn_prefixes, paddle_linear)
     bad = _mis_shaped(triples, t_shapes, p_shapes)
     lines = _key_lines("torch keys with no paddle twin", unexpected) + \
         _key_lines("paddle keys with no torch twin", missing) + bad

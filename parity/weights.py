@@ -24,6 +24,7 @@ import torch
 # Which keys are Linear weights and BatchNorm buffers: each implementation's own rule.
 from paddle_impl import _weights as _paddle_weights
 from torch_impl import _weights as _torch_weights
+from parity.keypairing import name_pairs
 # The renames and the mismatch error are framework-free: the weights= loaders share them.
 from zoo import files, messages
 from zoo.state_keys import (DROPPED_TORCH_KEYS, PADDLE_BN_BUFFERS, TORCH_BN_BUFFERS,  # noqa: F401
@@ -55,20 +56,8 @@ def key_pairs(torch_keys: Iterable[str], paddle_module: paddle.nn.Layer) -> tupl
     The BN renames and Linear transposes come from the paddle module's layer types.
     """
     linear, bn = _paddle_weights.module_kinds(paddle_module)
-    paddle_keys = list(paddle_module.state_dict().keys())
-    wanted = set(paddle_keys)
-    pairs, unexpected, seen = [], [], set()
-    for tk in torch_keys:
-        pk = torch_key_to_paddle(tk, bn)
-        if pk is None:
-            continue
-        if pk in wanted:
-            pairs.append(KeyPair(tk, pk, pk in linear))
-            seen.add(pk)
-        else:
-            unexpected.append(tk)
-    missing = [k for k in paddle_keys if k not in seen]
-    return pairs, unexpected, missing
+    triples, unexpected, missing = name_pairs(list(torch_keys), list(paddle_module.state_dict().keys()), bn, linear)
+    return [KeyPair(*t) for t in triples], unexpected, missing
 
 
 def _state_items(source: Any) -> dict[str, Any]:
