@@ -33,7 +33,7 @@ import numpy as np
 import paddle
 import torch
 
-from parity import progress
+from parity import bridge, progress
 from parity import weights as W
 from parity.checks import (check_copy, check_hot, check_input_sensitivity, check_masks, check_structure, check_train,
                            output_pairs)
@@ -180,7 +180,10 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         p_initial = None if copy_weights else {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
 
         def load_paddle_initial(layer: paddle.nn.Layer) -> None:
-            W.load_paddle(layer, p_initial if p_initial is not None else kmap.to_paddle(t_initial))
+            if p_initial is not None:
+                W.load_paddle(layer, p_initial)
+            else:  # in place, through views of paddle's memory: no second copy of a float64 VGG
+                bridge.load_from_torch(layer, t_initial, [(p.torch, p.paddle, p.transpose) for p in kmap.pairs])
 
         def reset() -> None:
             torch_module.load_state_dict(t_initial)

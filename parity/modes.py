@@ -8,8 +8,8 @@ import numpy as np
 import paddle
 import torch
 
+from parity import bridge
 from parity import weights as W
-from parity.metrics import transposed
 # The loss's framework-free parts live in parity/protocol.py (dump runs one framework alone).
 from parity.protocol import Projections, is_logits, output_tensors, output_weight  # noqa: F401
 
@@ -89,11 +89,12 @@ def grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
         tp, pp = t_params[pair.torch], p_params.get(pair.paddle)
         if pp is None or pp.stop_gradient:
             continue
-        tg = tp.grad.numpy() if tp.grad is not None else np.zeros(tuple(tp.shape))
+        tg = tp.grad if tp.grad is not None else np.zeros(tuple(tp.shape))
 
-        def paddle_grad(pair=pair, pp=pp) -> np.ndarray:  # made when errors needs it (see there)
-            pg = pp.grad.numpy() if pp.grad is not None else np.zeros(tuple(pp.shape))
-            return transposed(pg) if pair.transpose else pg
+        def paddle_grad(pair=pair, pp=pp) -> Any:  # made when errors needs it (see there)
+            if pp.grad is None:
+                return np.zeros(tuple(reversed(pp.shape)) if pair.transpose else tuple(pp.shape))
+            return bridge.contiguous_view(pp.grad, pair.transpose)
 
         errs.append((pair.torch, tg, paddle_grad))
     return errs

@@ -9,8 +9,9 @@ import numpy as np
 import paddle
 import torch
 
+from parity import bridge
 from parity.judge import TOLERANCES, Check, judge, own_error, rejudge
-from parity.metrics import absmax, errors, transposed
+from parity.metrics import absmax, errors
 from parity.modes import paddle_loss, tensors, torch_loss, torch_train_mode, train_mode
 from parity.references import reference
 # The optimizer settings are framework-free (dump runs one framework alone); see there.
@@ -152,42 +153,40 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 if t_params.get(pair.torch) is not None and t_params[pair.torch].grad is not None
                 and p_params.get(pair.paddle) is not None and p_params[pair.paddle].grad is not None]
 
-        def paddle_grad(pair, pp) -> np.ndarray:
-            pg = pp.grad.numpy()
-            return transposed(pg) if pair.transpose else pg
-
         if shared:
-            grads = [(pair, tp, pp, paddle_grad(pair, pp)) for pair, tp, pp in live]
-            grad_err = max([grad_err] + [e.norm_rel for _, e in errors([(pair.torch, tp.grad.numpy(), pg)
+            grads = [(pair, tp, pp, bridge.contiguous_view(pp.grad, pair.transpose)) for pair, tp, pp in live]
+            grad_err = max([grad_err] + [e.norm_rel for _, e in errors([(pair.torch, tp.grad, pg)
                                                                        for pair, tp, _, pg in grads], dtype)])
             if step == 1:
                 first_grad_err = grad_err
-            for pair, tp, pp, pg in grads:
-                tg = tp.grad.numpy()
-                tg = tg.astype(pg.dtype, copy=False)
-                pp.grad.set_value(transposed(tg) if pair.transpose else tg)
             del grads
+            with torch.no_grad():
+                for pair, tp, pp in live:
+                    bridge.view(pp.grad, pair.transpose).copy_(tp.grad)
         else:
-            top = max((max(absmax(tp.grad.numpy()), float(pp.grad.abs().max())) for _, tp, pp in live
+            top = max((max(absmax(tp.grad), absmax(bridge.view(pp.grad))) for _, tp, pp in live
                        if tp.numel()), default=0.0)
-            for pair, tp, pp in live:
-                pg = paddle_grad(pair, pp)
-                mask = np.maximum(np.abs(tp.grad.numpy()), np.abs(pg)) <= NOISE_FLOOR[dtype] * top
-                if mask.any():
-                    zeroed[pair.torch] = max(zeroed.get(pair.torch, 0), int(mask.sum()))
-                    tp.grad[torch.from_numpy(mask)] = 0
-                    kept = np.where(mask, 0, pg)
-                    pp.grad.set_value(transposed(kept) if pair.transpose else kept)
+            floor = NOISE_FLOOR[dtype] * top
+            with torch.no_grad():
+                for pair, tp, pp in live:
+                    # Both sides' gradients are read and zeroed in place, paddle's through a view
+                    # of its memory (parity/bridge.py): no float64 VGG-sized copy per step.
+                    pg = bridge.contiguous_view(pp.grad, pair.transpose)
+                    mask = tp.grad.abs() <= floor
+                    mask &= pg.abs() <= floor
+                    del pg
+                    if mask.any():
+                        zeroed[pair.torch] = max(zeroed.get(pair.torch, 0), int(mask.sum()))
+                        tp.grad.masked_fill_(mask, 0)
+                        bridge.view(pp.grad).masked_fill_(mask.t() if pair.transpose else mask, 0)
         t_opt.step()
         p_opt.step()
         t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
 
-        def paddle_state(pair) -> np.ndarray:
-            pa = p_sd[pair.paddle].numpy()
-            return transposed(pa) if pair.transpose else pa
-
-        per_step.append(judge(name, dtype, [(f"step {step} {pair.torch}", t_sd[pair.torch].numpy(),
-                                              lambda pair=pair: paddle_state(pair)) for pair in pairs]))
+        per_step.append(judge(name, dtype, [(f"step {step} {pair.torch}", t_sd[pair.torch],
+                                              lambda pair=pair: bridge.contiguous_view(p_sd[pair.paddle],
+                                                                                       pair.transpose))
+                                             for pair in pairs]))
     worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
     if not worst.passed and torch_twin is not None and not shared:
         own = torch_twin_steps(torch_twin(), *reference(torch_twin(), dtype, seed), batches, labels, proj, dtype,

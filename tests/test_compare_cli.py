@@ -235,3 +235,25 @@ def test_help_and_usage_errors_load_no_framework():
     proc = subprocess.run([sys.executable, "-c", probe], cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["exit", "0"] * 3 + ["exit", "2", "loaded", "[]"], proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("flags, skipped", [((), True), (("--weights-from", "paddle"), False),
+                                            (("--own-weights",), False)])
+def test_paddle_init_is_skipped_only_where_torch_weights_overwrite_it(pair, capsys, monkeypatch, flags, skipped):
+    from paddle import _C_ops
+
+    from parity import specs
+
+    original, build, seen = _C_ops.uniform, specs.build, []
+
+    def spy(spec: str, framework: str):
+        if framework == "paddle":
+            seen.append(_C_ops.uniform is not original)
+        return build(spec, framework)
+
+    monkeypatch.setattr(specs, "build", spy)
+    code, out, _ = run(capsys, f"{pair}:torch_model", f"{pair}:paddle_model", *SHAPE, *flags)
+    assert seen == [skipped]
+    assert _C_ops.uniform is original
+    if flags != ("--own-weights",):  # own weights: each side's random init, so the copy check differs
+        assert code == 0, out
