@@ -36,12 +36,15 @@ PAIRS = {
 }
 
 
-def run_pair(name: str, dtype: str, steps: int) -> dict:
-    """One compare process: its verdict, the comparison's seconds, wall seconds and peak RSS."""
+def run_pair(name: str, dtype: str, steps: int, specs: tuple[str, str] | None = None,
+             shape: tuple[int, ...] | None = None) -> dict:
+    """One compare process: its verdict, the comparison's seconds, wall seconds and peak RSS.
+    ``specs`` and ``shape`` default to the torchvision / paddle.vision pair ``name``."""
+    torch_spec, paddle_spec = specs or (f"torchvision.models:{name}", f"paddle.vision.models:{name}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
-        cmd = [sys.executable, "-m", "parity", "compare", f"torchvision.models:{name}",
-               f"paddle.vision.models:{name}", "--input-shape", ",".join(map(str, PAIRS[name])),
+        cmd = [sys.executable, "-m", "parity", "compare", torch_spec, paddle_spec,
+               "--input-shape", ",".join(map(str, shape or PAIRS[name])),
                "--dtype", dtype, "--steps", str(steps), "--json", str(out)]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -115,3 +115,17 @@ def test_speed_table_gives_best_rounds_and_same_round_ratios(ps):
     assert rows["other"] == ["3.0", "9.0", "3.00", "3.88"]  # total - import - train; median of 9/3 and 19/4
     assert rows["cli"] == ["wall", "4.0", "8.0", "2.00", "3.00"]
     assert "steps" not in rows  # a phase no tree spent time in is left out
+
+
+def test_compare_speed_reads_the_verdict_seconds_and_peak_memory_of_one_process(tmp_path, capsys):
+    cs = load("compare_speed")
+    pair = tmp_path / "pair.py"
+    pair.write_text("import paddle\nimport torch\n\n"
+                    "def t():\n    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))\n\n"
+                    "def p():\n    return paddle.nn.Sequential(paddle.nn.Flatten(), paddle.nn.Linear(12, 3))\n")
+    row = cs.run_pair("tiny", "float64", 1, (f"{pair}:t", f"{pair}:p"), (2, 3, 2, 2))
+    assert row["exit"] == 0 and row["failed"] == [] and row["paired"] == "name", row
+    assert 0 < row["compare_s"] < row["wall_s"] and row["peak_rss_gb"] > 0.1
+    with pytest.raises(SystemExit):
+        cs.main(["no_such_pair"])
+    assert "unknown pair(s) ['no_such_pair']" in capsys.readouterr().err
