@@ -53,6 +53,7 @@ CALIBRATION_BATCH = 16  # samples in the pass that sets BatchNorm's running stat
 # Up to 64x64 inputs nothing changes. With 16 positions (4 samples at 64x64), EfficientNet-B7's
 # statistics were noisy enough to drive an SE gate's sigmoid into its tail in eval, where
 # torch and paddle differ by 2e-10 relative in float64, and eval_forward failed at 1e-8.
+# A model can ask for more (zoo's ModelInfo.calibration; EfficientNet does, see there).
 CALIBRATION_POSITIONS = 64
 
 __all__ = ["ADAM", "DTYPES", "METRICS", "SENSITIVITY_FACTOR", "SGD", "TOLERANCES", "Check", "Report",
@@ -101,10 +102,12 @@ class Report:
         return format_reports([self])
 
 
-def calibration_samples(shape: Sequence[int]) -> int:
-    """How many samples of ``shape[1:]`` the BatchNorm calibration pass takes (see CALIBRATION_POSITIONS)."""
+def calibration_samples(shape: Sequence[int], positions: int = CALIBRATION_POSITIONS,
+                        most: int = CALIBRATION_BATCH) -> int:
+    """How many samples of ``shape[1:]`` the BatchNorm calibration pass takes: enough for
+    ``positions`` per channel at the deepest map, at most ``most`` (see CALIBRATION_POSITIONS)."""
     deepest = math.prod(math.ceil(s / 32) for s in shape[2:])
-    return max(shape[0], 2, min(CALIBRATION_BATCH, math.ceil(CALIBRATION_POSITIONS / deepest)))
+    return max(shape[0], 2, min(most, math.ceil(positions / deepest)))
 
 
 def add_hints(check: Check, divergence: Any, dtype: str, torch_module: Any = None, paddle_module: Any = None) -> None:
@@ -120,7 +123,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
                     num_classes: int | None = None, expected_params: int | None = None,
                     copy_weights: bool = True, seed: int = 0, name: str = "model",
                     dims: int | None = None, randomize: bool = True, stochastic: bool = False,
-                    hot: bool = False, key_map: W.KeyMap | None = None, exact_float64: bool = False) -> Report:
+                    hot: bool = False, key_map: W.KeyMap | None = None, exact_float64: bool = False,
+                    calibration: tuple[int, int] = (CALIBRATION_POSITIONS, CALIBRATION_BATCH)) -> Report:
     """Compare a torch module and a paddle layer that are meant to be the same network.
 
     Works on any pair whose state dicts map by name (BN buffers renamed, Linear weights
@@ -139,7 +143,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     file, say); by default they are paired by name, else by construction order (W.key_map).
     With ``exact_float64``, float64 input gradients are held to rounding (judge.EXACT_FLOAT64):
     for a pair whose float64 paths are exact, as the zoo's twins are; paddle's built-in average
-    pools are not (their float64 backward divides in float32).
+    pools are not (their float64 backward divides in float32). ``calibration`` is (positions
+    per channel at the deepest map, most samples) for the BatchNorm calibration pass.
     """
     with judge_exact_float64(exact_float64):
         if dtype not in DTYPES:
@@ -163,7 +168,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             redrawn = randomize_degenerate(torch_module, seed)
             # Statistics from many samples: a batch of 2 or 4 at a 1x1 feature map gives a channel a
             # variance from that many values, near 0 at times, and eval then divides by its root.
-            calibration_shape = (calibration_samples(x.shape),) + tuple(x.shape[1:])
+            calibration_shape = (calibration_samples(x.shape, *calibration),) + tuple(x.shape[1:])
             calibrated = calibrate_batchnorm(torch_module, np.random.RandomState([seed, 8191]).standard_normal(
                 calibration_shape).astype(dtype))
             if redrawn or calibrated:

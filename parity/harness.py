@@ -111,7 +111,7 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     report = compare_modules(t_model, p_model, inputs=x, dtype=dtype, num_classes=kwargs["num_classes"], seed=seed,
                              steps=steps if kind == "parity" else 0, name=name, dims=dims,
                              train=kind not in EVAL_ONLY, hot=kind == "hot",
-                             stochastic=kind == "stochastic", exact_float64=True)
+                             stochastic=kind == "stochastic", exact_float64=True, calibration=info.calibration)
     report.case = _label(kind, options)
     if kind == "parity" and not options:
         published = published_check(name, dims)

@@ -64,8 +64,9 @@ def _case(case: str) -> str:
 MISTAKES: tuple[Mistake, ...] = (
     # --- PITFALLS.md: parameters and state dicts (the converter, parity/weights.py) -------------
     Mistake("square_linear_untransposed", "transpose", "alexnet_bn", P, "parity/weights.py",
-            "pairs.append(KeyPair(tk, pk, pk in linear))",
-            "pairs.append(KeyPair(tk, pk, pk in linear and len(set(paddle_module.state_dict()[pk].shape)) == 2))",
+            "return [KeyPair(*t) for t in triples], unexpected, missing",
+            "return [KeyPair(tk, pk, tr and len(set(paddle_module.state_dict()[pk].shape)) == 2)\n"
+            "            for tk, pk, tr in triples], unexpected, missing",
             "eval_forward", "classifier.4",
             "Linear weights transposed only where the shapes demand it: a square Linear loads untransposed"),
     Mistake("transpose_by_ndim", "transpose", "lenet5_original_sparse", P, "paddle_impl/_weights.py",

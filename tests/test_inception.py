@@ -29,7 +29,7 @@ def test_registry_entry_and_defaults():
     """The aux head is off by default (it trains only from 299); the published count is with it."""
     info = zoo.get("inception_v3")
     assert zoo.names("inception") == ["inception_v3"]
-    assert (info.input_size, info.min_size, info.heavy, info.parity_batch) == (299, 75, True, 2)
+    assert (info.input_size, info.min_size, info.heavy, info.parity_batch) == (299, 75, True, 4)
     assert info.published[0].count == WITH_AUX and info.published[0].kwargs == {"aux_logits": True}
     for build in (torch_impl.build, paddle_impl.build):
         model = build("inception_v3")

@@ -49,6 +49,8 @@ class ModelInfo:
                   depends on it (seed 000's adaptive nets).
     heavy:        its parity tests are marked ``heavy`` (they still run in CI).
     parity_batch: batch size of the parity input (2 keeps the largest nets affordable).
+    calibration:  (positions per channel at the deepest feature map, most samples) of the
+                  harness's BatchNorm calibration pass (parity.compare.calibration_samples).
     """
 
     name: str
@@ -66,6 +68,7 @@ class ModelInfo:
     published: tuple[Published, ...] = field(default_factory=tuple)
     heavy: bool = False
     parity_batch: int = 4
+    calibration: tuple[int, int] = (64, 16)
     notes: str = ""
 
     def default_size(self, dims: int) -> int:
