@@ -28,12 +28,6 @@ class Err:
         return getattr(self, metric)
 
 
-def transposed(x: np.ndarray) -> np.ndarray:
-    """A C-contiguous transpose of a 2-D array (a Linear weight), made by torch: numpy's is
-    2-3x slower, and strided views make every later pass over the array slow too."""
-    return torch.from_numpy(np.ascontiguousarray(x)).t().contiguous().numpy()
-
-
 # Arrays with fewer elements than this are measured in numpy, larger ones in torch.
 # Measured (CPU time of one pair, 1 thread, as --jobs runs it): numpy and torch are level
 # from 10^4 to 3x10^5 elements (numpy a little ahead below that: ~2 us a call against ~8);

@@ -44,9 +44,10 @@ def rejudge_eval_float32(check: Check, twin: torch.nn.Module, x: np.ndarray, t_o
     itself. A deep net with randomised, calibrated BatchNorm can be so ill-conditioned that
     float32 alone moves its output beyond the fixed bound (ResNet-101 in 1D: torch float32
     against torch float64 by 2e-4, against 1e-4) with nothing wrong in either framework."""
-    twin.double().eval()
+    twin, wide_input = reference(twin, "float32", 0)  # float64: no seed is drawn
+    twin.eval()
     with torch.no_grad():
-        wide = tensors(twin(torch.from_numpy(np.asarray(x, dtype=np.float64))))
+        wide = tensors(twin(torch.from_numpy(wide_input(np.asarray(x), 0))))
     own = own_error(check.metric, "float32", [(f"output[{i}]", a.detach(), b)
                                                for i, (a, b) in enumerate(zip(t_out, wide))])
     return rejudge(check, own, "float32")
