@@ -1,0 +1,68 @@
+"""The float32 step checks judge paddle's own step-1 gradients (paddle then steps on torch's,
+see parity.steps.SHARED_GRADIENTS): beyond the fixed bound, against 5x torch float32's own
+distance from torch float64 on that batch at those weights. Only torch enters that
+reference, so an ill-conditioned pair passes with both numbers stated, and a mistake in a
+well-conditioned pair keeps its failure."""
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import torch
+
+from parity.compare import compare_modules
+from parity.steps import STEP_GRADIENT_FACTOR
+from parity.judge import TOLERANCES
+
+X = np.random.RandomState(0).standard_normal((4, 8)).astype(np.float32)
+FIXED = STEP_GRADIENT_FACTOR * TOLERANCES["float32"]["train_param_grads"]
+
+
+class TorchCancelling(torch.nn.Module):
+    """h * 30 + 1e8 - 1e8: float32 keeps h * 30 only to 1e8's ulp of 8, float64 keeps it all."""
+
+    def __init__(self, scale: float = 30.0) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Linear(8, 6)
+        self.fc2 = torch.nn.Linear(6, 2)
+        self.scale = scale
+
+    def forward(self, x):
+        h = self.fc1(x) * self.scale
+        return self.fc2(h + 1e8 - 1e8 if self.scale != 1.0 else h)
+
+
+class PaddleCancelling(paddle.nn.Layer):
+    """The same sum, rounded in another order (float32 rounds it differently from torch's)."""
+
+    def __init__(self, scale: float = 30.0, mistake: float = 1.0) -> None:
+        super().__init__()
+        self.fc1 = paddle.nn.Linear(8, 6)
+        self.fc2 = paddle.nn.Linear(6, 2)
+        self.scale = scale
+        self.mistake = mistake
+
+    def forward(self, x):
+        h = self.fc1(x) * self.scale
+        return self.fc2(self.mistake * ((h + 5e7) + 5e7 - 1e8 if self.scale != 1.0 else h))
+
+
+def test_ill_conditioned_step_gradients_are_judged_against_torchs_own_float32_error():
+    report = compare_modules(TorchCancelling(), PaddleCancelling(), inputs=X, dtype="float32", steps=1,
+                             num_classes=2)
+    for name in ("sgd_steps", "adam_steps"):
+        check = report.check(name)
+        assert check.passed, str(report)
+        detail = check.detail
+        assert f"beyond the fixed {FIXED:.0e}" in detail and "torch float32 against torch float64 on that batch" \
+            in detail, detail
+        paddles = float(detail.split("paddle's own step-1 gradients differ from torch's by norm_rel ")[1].split(",")[0])
+        assert paddles > FIXED, detail  # the rule was needed, not idle
+
+
+def test_a_mistake_in_a_well_conditioned_pair_keeps_its_step_failure():
+    report = compare_modules(TorchCancelling(1.0), PaddleCancelling(1.0, mistake=1.5), inputs=X, dtype="float32",
+                             steps=1, num_classes=2)
+    for name in ("sgd_steps", "adam_steps"):
+        check = report.check(name)
+        assert not check.passed, str(report)
+        assert f"at step 1 (tolerance {FIXED:.0e})" in check.detail, check.detail
