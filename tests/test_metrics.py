@@ -129,3 +129,18 @@ def test_both_sides_of_the_numpy_torch_threshold(dtype):
         pairs += [(f"np{n}", a, b), (f"torch{n}", torch.from_numpy(a), torch.from_numpy(b)),
                   (f"mixed{n}", a.astype(np.float64), b)]
     assert_same(pairs, dtype)
+
+
+def test_large_tensors_are_measured_chunk_by_chunk_and_a_late_nan_still_counts():
+    # Python's max() drops a NaN that is not first: a NaN in a later chunk must still make
+    # the pair non-finite, and the chunked norms must equal the whole-tensor formulas.
+    rng = np.random.RandomState(4)
+    n = 5 * M.CHUNK + 17
+    assert n >= M.SMALL
+    a = rng.standard_normal(n)
+    late_nan = a.copy()
+    late_nan[-3] = np.nan
+    pairs = [("nan", a, late_nan), ("ok", a, a + 1e-9 * rng.standard_normal(n))]
+    assert_same(pairs, "float64")
+    assert [n for n, _ in M.errors(pairs, "float64")] == ["nan (non-finite)", "ok"]
+    assert math.isnan(M.absmax(torch.from_numpy(late_nan)))
