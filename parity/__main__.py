@@ -178,4 +178,10 @@ def _report_of(outcome):
 
 
 if __name__ == "__main__":
+    # Once, before anything is imported: glibc reads its huge-page tunable only at start.
+    import parity
+    from parity.hugepages import restart_argv
+
+    if (again := restart_argv(parity._HUGEPAGES_ADDED)) is not None:
+        os.execv(again[0], again)
     sys.exit(main())

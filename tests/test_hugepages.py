@@ -1,0 +1,65 @@
+"""parity/hugepages.py: both huge-page switches are set for the harness's processes, a user's
+own settings win, and ``python -m parity`` starts over exactly once so that glibc reads its
+tunable (which it reads only when a process starts)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parity import hugepages
+
+ROOT = Path(__file__).resolve().parents[1]
+glibc_only = pytest.mark.skipif(not hugepages.wanted({}), reason="malloc is not glibc's here")
+
+
+@glibc_only
+def test_enable_sets_both_switches_and_keeps_what_the_user_set():
+    env: dict[str, str] = {}
+    assert hugepages.enable(env) is True
+    assert env == {"THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    assert hugepages.enable(env) is False  # already there: nothing to restart for
+
+    env = {"THP_MEM_ALLOC_ENABLE": "0", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+    assert hugepages.enable(env) is True
+    assert env == {"THP_MEM_ALLOC_ENABLE": "0",
+                   "GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"}
+
+    env = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}  # the user's own choice stands
+    assert hugepages.enable(env) is False and env["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0"
+
+    env = {"ZOO_HUGEPAGES": "0"}
+    assert hugepages.enable(env) is False and env == {"ZOO_HUGEPAGES": "0"}
+
+
+def test_restart_only_when_the_tunable_was_added_and_only_once():
+    env: dict[str, str] = {}
+    assert hugepages.restart_argv(False, env) is None
+    again = hugepages.restart_argv(True, env)
+    assert again == [sys.executable, *sys.orig_argv[1:]]
+    assert hugepages.restart_argv(True, env) is None  # marked: never a second time
+
+
+@glibc_only
+def test_python_m_parity_starts_over_once_with_the_tunable(tmp_path):
+    # A sitecustomize on PYTHONPATH runs at every interpreter start and logs the environment
+    # that process started with: the first start lacks the tunable, the restart has it.
+    log = tmp_path / "starts.txt"
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(repr(os.environ.get('GLIBC_TUNABLES')) + '\\n')\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE", "ZOO_HUGEPAGES_RESTARTED", "ZOO_HUGEPAGES")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    proc = subprocess.run([sys.executable, "-m", "parity", "lenet5", "--dims", "3"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "invalid choice: 3" in proc.stderr
+    assert log.read_text().splitlines() == ["None", "'glibc.malloc.hugetlb=1'"]
+
+    log.unlink()
+    env["ZOO_HUGEPAGES"] = "0"
+    proc = subprocess.run([sys.executable, "-m", "parity", "lenet5", "--dims", "3"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and log.read_text().splitlines() == ["None"]
