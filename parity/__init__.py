@@ -12,11 +12,9 @@ for torch and paddle to load.
 import importlib as _importlib
 import sys as _sys
 
-from parity import hugepages as _hugepages, quiet as _quiet
+from parity import quiet as _quiet
 
 _quiet.before_imports()  # before any framework loads: no telemetry, no import noise (parity/quiet.py)
-# Before any large tensor: torch and the processes started from here use huge pages (parity/hugepages.py).
-_HUGEPAGES_ADDED = _hugepages.enable()
 # ``import parity`` in a user's script loads paddle now, quietly, so that a later ``import paddle``
 # prints nothing. ``python -m parity`` (sys.argv[0] is "-m" while Python locates __main__) leaves
 # it to the sub-command, which parses its arguments first.

@@ -178,10 +178,10 @@ def _report_of(outcome):
 
 
 if __name__ == "__main__":
-    # Once, before anything is imported: glibc reads its huge-page tunable only at start.
-    import parity
-    from parity.hugepages import restart_argv
+    # Huge pages for this process and its workers (parity/hugepages.py). glibc reads its
+    # tunable only when a process starts, so the first start begins again, once, with it.
+    from parity import hugepages
 
-    if (again := restart_argv(parity._HUGEPAGES_ADDED)) is not None:
+    if (again := hugepages.restart_argv(hugepages.enable())) is not None:
         os.execv(again[0], again)
     sys.exit(main())

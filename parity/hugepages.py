@@ -15,6 +15,9 @@ switches ask:
   reaches the processes started after ``enable()``: ``--jobs`` workers, pytest-xdist
   workers, and ``python -m parity`` itself, which starts over once with it (``restart_argv``).
 
+Only the harness's entry points switch them on (``python -m parity`` and ``tests/conftest.py``):
+``import parity`` in a user's script leaves that process and its children as they were.
+
 Measured on 2026-12-04 on the 2-core machine (THP ``madvise``), with vgg11 2D float64 parity
 and no ONNX, ``--jobs 1``, four settings taking turns for two rounds: neither 72 s and
 69 s; torch's alone 55 s and 61 s; glibc's alone 49 s and 47 s; both 43.8 s and 43.9 s.
@@ -33,24 +36,32 @@ _MARK = "ZOO_HUGEPAGES_RESTARTED"  # set before the one restart, so that there i
 
 
 def wanted(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """False where ZOO_HUGEPAGES=0 opts out, or where malloc is not glibc's (macOS, musl)."""
-    if environ.get("ZOO_HUGEPAGES", "1") == "0":
-        return False
+    """False where ZOO_HUGEPAGES=0 opts out."""
+    return environ.get("ZOO_HUGEPAGES", "1") != "0"
+
+
+def glibc_has_tunable() -> bool:
+    """True where malloc is glibc 2.35 or later, which knows ``glibc.malloc.hugetlb``."""
     try:
-        return os.confstr("CS_GNU_LIBC_VERSION") is not None
-    except (AttributeError, ValueError, OSError):
+        name, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").split()
+        return name == "glibc" and tuple(int(v) for v in version.split(".")[:2]) >= (2, 35)
+    except (AttributeError, ValueError, OSError):  # not glibc (macOS, musl), or no confstr
         return False
 
 
 def enable(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Set both switches in ``environ``, keeping what the user set (a user's
-    THP_MEM_ALLOC_ENABLE wins; other GLIBC_TUNABLES entries stay). Returns whether the glibc
-    tunable was added, that is, whether this process started without it."""
+    THP_MEM_ALLOC_ENABLE or glibc.malloc.hugetlb value wins; other GLIBC_TUNABLES entries
+    stay). Returns whether the glibc tunable was added, that is, whether this process
+    started without it.
+
+    Only the harness's own entry points call this (``python -m parity``, the tests): a
+    script that imports ``parity`` keeps its process and its children as they are."""
     if not wanted(environ):
         return False
     environ.setdefault(TORCH_SWITCH, "1")
     tunables = environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb=" in tunables:  # the user chose a value: theirs stands
+    if not glibc_has_tunable() or "glibc.malloc.hugetlb=" in tunables:
         return False
     environ["GLIBC_TUNABLES"] = f"{tunables}:{GLIBC_TUNABLE}" if tunables else GLIBC_TUNABLE
     return True

@@ -13,6 +13,11 @@ else:
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import parity  # noqa: E402,F401  first: it silences the frameworks' import messages (parity/quiet.py)
+from parity import hugepages  # noqa: E402
+
+# Huge pages for torch here, and for glibc's malloc in the pytest-xdist workers, which start
+# after this file has run in the controller (parity/hugepages.py).
+hugepages.enable()
 import paddle  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 from parity import hugepages
 
 ROOT = Path(__file__).resolve().parents[1]
-glibc_only = pytest.mark.skipif(not hugepages.wanted({}), reason="malloc is not glibc's here")
+glibc_only = pytest.mark.skipif(not hugepages.glibc_has_tunable(), reason="malloc is not glibc 2.35+ here")
 
 
 @glibc_only
@@ -63,3 +63,12 @@ def test_python_m_parity_starts_over_once_with_the_tunable(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "parity", "lenet5", "--dims", "3"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and log.read_text().splitlines() == ["None"]
+
+
+def test_import_parity_leaves_a_users_process_as_it_was():
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", "import os, parity; print(os.environ.get('GLIBC_TUNABLES'), "
+                          "os.environ.get('THP_MEM_ALLOC_ENABLE'))"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["None", "None"], out.stderr
