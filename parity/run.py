@@ -29,7 +29,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from parity import peakmem, progress
+from parity import hugepages, peakmem, progress
 
 # A case weighs its estimated peak memory as a fraction of what the workers may use together
 # (memory_weight); cases that would add up to more than 1 never run at the same time.
@@ -169,6 +169,7 @@ def run_case(case: Case):
     from parity.harness import run_model
 
     progress.phase("build")
+    hugepages.release()  # what the previous case freed, before its peak is measured afresh
     measured = peakmem.reset_peak()
     report = run_model(case.name, case.dims, case.dtype, **case.kwargs)
     if measured:

@@ -72,3 +72,17 @@ def test_import_parity_leaves_a_users_process_as_it_was():
                           "os.environ.get('THP_MEM_ALLOC_ENABLE'))"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.stdout.split() == ["None", "None"], out.stderr
+
+
+def test_each_case_starts_after_the_last_ones_memory_is_handed_back(monkeypatch):
+    # run_case trims glibc's heap before it resets the peak: a worker's next case must not start
+    # on the memory the previous one freed (parity/hugepages.py, release).
+    from parity import run
+
+    calls = []
+    monkeypatch.setattr(hugepages, "release", lambda: calls.append("release"))
+    monkeypatch.setattr(run.peakmem, "reset_peak", lambda: calls.append("reset") or False)
+    monkeypatch.setattr("parity.harness.run_model", lambda *a, **k: calls.append("case") or object())
+    run.run_case(run.Case("lenet5", 2, "float64"))
+    assert calls == ["release", "reset", "case"]
+    hugepages.release()  # and it runs here, glibc or not
