@@ -42,13 +42,20 @@ def wanted(environ: MutableMapping[str, str] = os.environ) -> bool:
     return environ.get("ZOO_HUGEPAGES", "1") != "0"
 
 
-def glibc_has_tunable() -> bool:
-    """True where malloc is glibc 2.35 or later, which knows ``glibc.malloc.hugetlb``."""
+def _glibc_version() -> tuple[int, int] | None:
+    """(major, minor) of the C library where it is glibc; None elsewhere (macOS, musl)."""
     try:
         name, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").split()
-        return name == "glibc" and tuple(int(v) for v in version.split(".")[:2]) >= (2, 35)
-    except (AttributeError, ValueError, OSError):  # not glibc (macOS, musl), or no confstr
-        return False
+        major, minor = version.split(".")[:2]
+        return (int(major), int(minor)) if name == "glibc" else None
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def glibc_has_tunable() -> bool:
+    """True where malloc is glibc 2.35 or later, which knows ``glibc.malloc.hugetlb``."""
+    version = _glibc_version()
+    return version is not None and version >= (2, 35)
 
 
 def enable(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -81,18 +88,12 @@ def restart_argv(added: bool, environ: MutableMapping[str, str] = os.environ) ->
 def release() -> None:
     """Hand the memory that the last case freed back to the system before the next one starts.
 
-    glibc keeps freed blocks below its mmap threshold in its heap, and with the heap on huge
-    pages the kernel can fill the holes back in (khugepaged): in the full run of 2026-12-04
-    a worker that had run a float64 VGG parity case started its next cases at 14.5 GB, and
-    a wide_resnet50_2 case beside it was killed for memory. ``malloc_trim`` returns every
-    free page of the heap, holes included."""
+    glibc keeps freed blocks below its mmap threshold in its heap. In the full run of
+    2026-12-04, with the heap on huge pages, a worker that had run a float64 VGG parity case
+    started its next cases at 14.5 GB, and a wide_resnet50_2 case beside it was killed for
+    memory (why the heap kept that much was not established; the kernel's khugepaged filling
+    freed holes back in is one explanation). ``malloc_trim`` returns every free page of the
+    heap, holes included: with it, the same VGG cases started at their own size again."""
     gc.collect()
-    if _is_glibc():
+    if _glibc_version() is not None:
         ctypes.CDLL(None).malloc_trim(0)
-
-
-def _is_glibc() -> bool:
-    try:
-        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-    except (AttributeError, ValueError, OSError):
-        return False

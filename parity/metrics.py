@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ def as_operand(value: Any) -> np.ndarray | torch.Tensor:
 CHUNK = 1 << 16
 
 
-def _chunks(x: torch.Tensor):
+def _chunks(x: torch.Tensor) -> Iterator[torch.Tensor]:
     flat = x.reshape(-1)
     for start in range(0, flat.numel(), CHUNK):
         yield flat[start:start + CHUNK]
@@ -79,6 +79,11 @@ def _chunks(x: torch.Tensor):
 def _top(values: list[float]) -> float:
     """max of values, NaN if any is NaN (Python's max() drops a NaN that is not first)."""
     return math.nan if any(v != v for v in values) else max(values, default=0.0)
+
+
+def _chunk_absmax(c: torch.Tensor) -> float:
+    lo, hi = torch.aminmax(c)
+    return max(float(hi), -float(lo)) if hi == hi and lo == lo else math.nan
 
 
 def _absmax_tensor(x: torch.Tensor) -> float:
@@ -110,11 +115,6 @@ def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a - b in float64. float64 minus float32 casts b element by element inside the
     subtraction: one float64 array (the difference) is made, not three."""
     return a.astype(np.float64, copy=False) - b
-
-
-def _chunk_absmax(c: torch.Tensor) -> float:
-    lo, hi = torch.aminmax(c)
-    return max(float(hi), -float(lo)) if hi == hi and lo == lo else math.nan
 
 
 def _pair_stats(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float, float, float]:
