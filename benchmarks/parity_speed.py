@@ -108,6 +108,26 @@ def instrument(clock: PhaseClock, modules: dict[str, object]) -> list[str]:
     return sorted(label for _, _, label in found.values())
 
 
+def as_the_cli_runs() -> None:
+    """In a phases child: the process settings that the tree's own ``python -m parity`` makes
+    before it runs anything, where the tree has them (``parity/hugepages.py``, since
+    2026-12-04: huge pages, with one restart so that glibc reads its tunable). Each tree is
+    then measured as its users run it; a tree without the file runs as it always did. The
+    file is loaded on its own, not through the ``parity`` package, which imports paddle."""
+    import importlib.util
+
+    found = [Path(p) / "parity" / "hugepages.py" for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    found = [f for f in found if f.is_file()]
+    if not found:
+        return
+    spec = importlib.util.spec_from_file_location("_tree_hugepages", found[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    again = module.restart_argv(module.enable())
+    if again is not None:
+        os.execv(again[0], again)
+
+
 def phases_child(args: argparse.Namespace) -> dict:
     """Run in a subprocess whose sys.path starts at the tree being measured."""
     import importlib
@@ -234,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.child:
         args.family = args.child
+        as_the_cli_runs()
         print("RESULT " + json.dumps(phases_child(args)))
         return 0
     if not args.families:

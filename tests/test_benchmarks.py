@@ -129,3 +129,24 @@ def test_compare_speed_reads_the_verdict_seconds_and_peak_memory_of_one_process(
     with pytest.raises(SystemExit):
         cs.main(["no_such_pair"])
     assert "unknown pair(s) ['no_such_pair']" in capsys.readouterr().err
+
+
+def test_a_phases_child_makes_the_process_settings_of_its_own_trees_cli(ps, tmp_path, monkeypatch):
+    # A tree with parity/hugepages.py runs its phases as its python -m parity would: the switches
+    # set, and a restart asked for where glibc's tunable was added. A tree without it: nothing.
+    restarts = []
+    monkeypatch.setattr(ps.os, "execv", lambda exe, argv: restarts.append(argv))
+    for key in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE", "ZOO_HUGEPAGES_RESTARTED", "ZOO_HUGEPAGES"):
+        monkeypatch.setenv(key, "")  # so that monkeypatch restores whatever as_the_cli_runs sets
+        monkeypatch.delenv(key)
+    old_tree = tmp_path / "old"
+    (old_tree / "parity").mkdir(parents=True)
+    monkeypatch.setenv("PYTHONPATH", str(old_tree))
+    ps.as_the_cli_runs()
+    assert restarts == [] and "THP_MEM_ALLOC_ENABLE" not in ps.os.environ
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    ps.as_the_cli_runs()
+    assert ps.os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
+    from parity import hugepages
+    assert len(restarts) == (1 if hugepages.glibc_has_tunable() else 0)
