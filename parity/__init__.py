@@ -23,7 +23,7 @@ if _sys.argv[:1] != ["-m"]:
 
 # public name -> the submodule that defines it
 _EXPORTS = {
-    "Check": "compare", "Report": "compare", "compare_modules": "compare", "locate_divergence": "compare",
+    "Check": "results", "Report": "results", "compare_modules": "compare", "locate_divergence": "compare",
     "Summary": "summary", "summarize": "summary",
     "CheckpointError": "weights", "WeightMismatchError": "weights", "convert_state_dict": "weights",
     "copy_paddle_to_torch": "weights", "copy_torch_to_paddle": "weights", "load_checkpoint": "weights",

@@ -130,8 +130,7 @@ def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
     start = time.perf_counter()
     print(f"{len(cases)} cases, {jobs} job{'s' if jobs > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
           flush=True)
-    # With --jobs this process loads the frameworks only when the first report arrives
-    # (unpickling it imports parity.compare), not while the workers load theirs.
+    # With --jobs this process never loads the frameworks: a report unpickles from parity.results.
     display = Display(cases, block=None if args.brief else _report_block, bar=not args.no_bar)
     try:
         result = run_cases(cases, jobs=jobs, threads=threads, listener=display,
@@ -171,7 +170,7 @@ def _report_of(outcome):
     """The case's report; for a case that raised, a failed one whose ``error`` check says what."""
     if outcome.error is None:
         return outcome.report
-    from parity.compare import Check, Report
+    from parity.results import Check, Report
 
     return Report(outcome.case.name, outcome.case.dims, outcome.case.dtype, seconds=outcome.seconds,
                   checks=[Check("error", False, detail=f"{outcome.error_type}: {outcome.message}")])
@@ -184,4 +183,6 @@ if __name__ == "__main__":
 
     if (again := hugepages.restart_argv(hugepages.enable())) is not None:
         os.execv(again[0], again)
-    sys.exit(main())
+    from parity.run import leave
+
+    leave(main())  # without the teardown of torch and paddle, where this process loaded them

@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import torch
 
-from parity import bnstats
+from parity import bnstats, bridge
 from parity import weights as W
 from parity.judge import TOLERANCES, Check, judge, tolerance
 from parity.hot import heat
@@ -53,19 +53,29 @@ def check_structure(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
 
 def check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, kmap: W.KeyMap,
                 copy_weights: bool) -> Check:
-    """torch -> paddle (when asked), then paddle -> torch must give back the torch tensors exactly."""
+    """torch -> paddle (when asked); then every paddle tensor must equal its torch twin exactly.
+
+    Read through views of paddle's memory (transposed where the layouts differ): reading a
+    transposed view is as exact as copying it back, and a round trip's two transposed copies
+    and a clone of the torch state took 4 s of a 72M-parameter LeNet's 6 s case."""
     if copy_weights:
         W.load_paddle(paddle_module, kmap.to_paddle(torch_module))
-    back = kmap.to_torch(paddle_module, torch_module)
-    # torch.equal first: bit-identity is the rule, and the difference is only worth computing
-    # where it fails (this runs over 138M VGG-16 weights).
-    diffs = {k: 0.0 if torch.equal(v.detach(), back[k]) else float((v.detach() - back[k]).abs().max())
-             for k, v in torch_module.state_dict().items() if v.is_floating_point() and v.numel()}
+    t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
+    diffs = {}
+    with torch.no_grad():
+        for p in kmap.pairs:
+            mine = t_sd[p.torch].detach()
+            if not (mine.is_floating_point() and mine.numel()):
+                continue
+            # torch.equal first: bit-identity is the rule, and the difference is only worth
+            # computing where it fails (this runs over 138M VGG-16 weights).
+            theirs = bridge.view(p_sd[p.paddle], p.transpose)
+            diffs[p.torch] = 0.0 if torch.equal(mine, theirs) else float((mine - theirs).abs().max())
     bad = [k for k, d in diffs.items() if d != 0.0]
     agg_abs = max(diffs.values(), default=0.0)
     agg_rel = 0.0 if not bad else math.inf
-    detail = ("torch -> paddle -> torch is bit-identical" if copy_weights else "paddle weights equal torch's") \
-        if not bad else f"tensors that differ: {', '.join(bad)}"
+    detail = ("torch -> paddle is bit-identical, read back through paddle's memory" if copy_weights
+              else "paddle weights equal torch's") if not bad else f"tensors that differ: {', '.join(bad)}"
     return Check("copy", not bad, agg_abs, agg_rel, None, 0.0, "exact", detail)
 
 

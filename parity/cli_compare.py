@@ -176,7 +176,7 @@ def run(args: argparse.Namespace, key_map_doc: dict[str, str] | None, out=print)
             paddle_model = specs.build(args.paddle_spec, "paddle")
     except specs.SpecError as exc:
         raise UsageError(str(exc)) from None
-    from parity.compare import Check, Report
+    from parity.results import Check, Report
     from parity.report import format_reports
 
     name = f"{args.torch_spec.rpartition(':')[2]} / {args.paddle_spec.rpartition(':')[2]}"

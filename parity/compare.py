@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -44,6 +43,7 @@ from parity.locate import find_divergence, locate_divergence, locate_grad_diverg
 from parity.masks import share
 from parity.modes import Projections, set_dtype, tensors
 from parity.randomize import calibrate_batchnorm, randomize_degenerate
+from parity.results import Report
 from parity.references import rejudge_eval_float32
 from parity.steps import ADAM, SGD, check_steps
 
@@ -59,48 +59,6 @@ CALIBRATION_POSITIONS = 64
 
 __all__ = ["ADAM", "DTYPES", "METRICS", "SENSITIVITY_FACTOR", "SGD", "TOLERANCES", "Check", "Report",
            "compare_modules", "locate_divergence", "locate_grad_divergence"]
-
-
-@dataclass
-class Report:
-    """Result of one torch/paddle comparison: ``ok`` is True only if every check passed."""
-
-    model: str
-    dims: int | None
-    dtype: str
-    checks: list[Check] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    # Which kind of run this was (parity/harness.py's cases): "parity", "asym 17", "real 224",
-    # "hot", "stochastic", "option width=0.5", ...
-    case: str = "parity"
-    # The case's peak resident memory in MiB (parity/peakmem.py), where the runner measured it.
-    peak_rss_mb: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    def failed(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
-
-    def check(self, name: str) -> Check:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"model": self.model, "dims": self.dims, "dtype": self.dtype, "case": self.case, "ok": self.ok,
-               "seconds": round(self.seconds, 3), "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
-        if self.peak_rss_mb is not None:
-            out["peak_rss_mb"] = round(self.peak_rss_mb, 1)
-        return out
-
-    def __str__(self) -> str:
-        from parity.report import format_reports
-
-        return format_reports([self])
 
 
 def calibration_samples(shape: Sequence[int], positions: int = CALIBRATION_POSITIONS,
@@ -179,9 +137,11 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         report.checks.append(check_copy(torch_module, paddle_module, kmap, copy_weights))
         # Every check starts from the same weights: torch's, and paddle's own (equal to
         # torch's after a copy, or the user's when copy_weights=False).
-        t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()}
-        # After a copy paddle's initial weights are torch's (the copy check proved the round trip
-        # exact), so they are made again from t_initial rather than held twice: a float64 VGG is
+        # Only the train and step checks change weights (BN statistics included); an eval-only
+        # comparison (a real-size case) need not hold a second copy.
+        t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()} if train else None
+        # After a copy paddle's initial weights are torch's (the copy check proved them
+        # equal), so they are made again from t_initial rather than held twice: a float64 VGG is
         # 1 GB per copy, and the step checks hold several more (gradients, optimizer state).
         p_initial = None if copy_weights else {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
 
@@ -201,7 +161,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         def torch_twin() -> torch.nn.Module:
             # A second torch copy at the initial weights, for the rounding-sensitivity baseline.
             twin = copy.deepcopy(torch_module)
-            twin.load_state_dict(t_initial)
+            if t_initial is not None:
+                twin.load_state_dict(t_initial)
             return twin
 
         def paddle_twin() -> paddle.nn.Layer:
@@ -211,7 +172,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             return twin
 
         # No reset here: both modules hold exactly the initial weights already (the copy check just
-        # proved the round trip bit-identical), and reloading a float64 VGG costs seconds.
+        # proved them bit-identical), and reloading a float64 VGG costs seconds.
         torch_module.zero_grad(set_to_none=True)
         paddle_module.clear_gradients(set_to_zero=False)
         progress.phase("eval")

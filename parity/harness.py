@@ -15,7 +15,8 @@ import torch_impl
 import zoo
 from parity import weights as W
 from parity.cases import EVAL_ONLY, Case, cases, label as _label  # noqa: F401 (Case: part of the harness API)
-from parity.compare import Check, Report, compare_modules
+from parity.compare import compare_modules
+from parity.results import Check, Report
 from parity.noinit import paddle_init_skipped
 from parity.run import resolve  # noqa: F401  (framework-free, for the CLI; kept importable from here)
 

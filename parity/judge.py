@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from parity.metrics import errors
+from parity.results import Check
 from zoo.verdicts import nothing_compared
 
 DTYPES = ("float64", "float32")
@@ -66,31 +66,6 @@ METRICS: dict[str, dict[str, str]] = {
 }
 
 # Optimizer settings of the step checks: powers of two and sums of a few, close to the
-
-
-@dataclass
-class Check:
-    """One comparison: its errors, the tolerance, and a verdict."""
-
-    name: str
-    passed: bool
-    max_abs: float | None = None
-    max_rel: float | None = None
-    norm_rel: float | None = None
-    tol: float | None = None
-    metric: str | None = None
-    detail: str = ""
-
-    def ratio(self) -> float | None:
-        """The judged error over the tolerance (<= 1 passes); None for exact or count checks."""
-        value = getattr(self, self.metric or "", None) if self.metric in ("max_rel", "norm_rel") else None
-        if value is None or not self.tol:
-            return None
-        return value / self.tol
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 
 # A gradient or step check that misses its fixed tolerance is judged again against how

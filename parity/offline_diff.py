@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from parity import keypairing as K
-from parity.compare import Check, Report
+from parity.results import Check, Report
 from parity.judge import TOLERANCES, judge
 
 

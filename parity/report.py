@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from parity.compare import Report
+from parity.results import Report
 from zoo import files
 
 

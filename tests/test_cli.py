@@ -152,7 +152,7 @@ def test_jobs_2_gives_the_verdicts_of_jobs_1(tmp_path):
 
 def test_json_document_is_marked_partial_and_the_readme_reads_it_and_the_old_list(tmp_path):
     from parity import readme
-    from parity.compare import Check, Report
+    from parity.results import Check, Report
     from parity.report import write_json
 
     reports = [Report("lenet5", 2, "float64", [Check("eval_forward", True)], ["input [4, 1, 32, 32]"]),

@@ -83,7 +83,7 @@ def test_planting_changes_nothing_outside_the_context():
 
 
 def test_judging_marks_a_catch_that_went_through_a_rejudge():
-    from parity.compare import Check, Report
+    from parity.results import Check, Report
 
     m = next(m for m in MISTAKES if m.id == "biased_running_variance")
     report = Report("lenet_bn", 2, "float64", [
