@@ -40,3 +40,16 @@ def test_load_from_torch_writes_in_place_and_refuses_what_does_not_fit():
         bridge.load_from_torch(layer, {**state, "weight": state["weight"].t()}, pairs)
     with pytest.raises(ValueError, match="paddle keys not named: \\['bias'\\]"):
         bridge.load_from_torch(layer, state, pairs[:1])
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 40_000), (700, 90)])  # one band, many bands, a band of 46 columns
+def test_equal_compares_every_element_through_a_transpose(shape):
+    mine = torch.randn(shape, dtype=torch.float64)
+    theirs = mine.t().contiguous()  # paddle's layout of a Linear weight
+    assert bridge.equal(mine, theirs, transpose=True)
+    assert bridge.equal(mine, mine) and not bridge.equal(mine, theirs.t() + 1.0)
+    for i, j in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, shape[1] // 3)]:
+        changed = theirs.clone()
+        changed[j, i] = torch.nextafter(changed[j, i], torch.tensor(np.inf, dtype=torch.float64))  # one ulp
+        assert not bridge.equal(mine, changed, transpose=True), (i, j)
+    assert not bridge.equal(mine, mine, transpose=True)  # the shape of an untransposed tensor does not fit

@@ -33,3 +33,13 @@ def test_harness_copies_over_the_zeros():
 
     report = run_model("lenet5", 2, "float64", onnx=False, steps=1)
     assert report.ok, str(report)
+
+
+def test_unfilled_builds_keep_the_shapes_dtypes_and_constant_initialisers():
+    with paddle_init_skipped(fill=False):
+        unfilled = paddle_impl.build("resnet18", num_classes=10, dims=2)
+    normal = paddle_impl.build("resnet18", num_classes=10, dims=2)
+    a, b = _values(unfilled), _values(normal)
+    assert list(a) == list(b) and all(a[k].shape == b[k].shape and a[k].dtype == b[k].dtype for k in a)
+    np.testing.assert_array_equal(a["bn1.weight"], b["bn1.weight"])  # constant initialisers still write
+    assert float(paddle.normal(shape=[2]).abs().sum()) > 0  # restored
