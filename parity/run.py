@@ -172,8 +172,10 @@ def run_case(case: Case):
 
     progress.phase("build")
     hugepages.release()  # what the previous case freed, before its peak is measured afresh
-    # What survives the collection is the process's for good (modules imported lazily by the
-    # previous case, 140,000 objects after the first); freezing keeps later collections short.
+    # What survives the collection is mostly the process's for good: modules the previous case
+    # imported lazily, 140,000 objects after the first. Freezing keeps later collections short;
+    # the rest (the previous outcome, say) is still freed by reference counting, and only a
+    # cycle made now and broken later would outlive its use.
     gc.freeze()
     measured = peakmem.reset_peak()
     report = run_model(case.name, case.dims, case.dtype, **case.kwargs)
