@@ -4,10 +4,12 @@ A check moves every weight and gradient across the frameworks several times per 
 paddle's ``.numpy()`` copies: 1 s for one 25088x4096 float64 VGG weight, plus the page
 faults of a fresh 800 MB buffer each time. A view reads paddle's tensor in place, and
 writing through it (zeroing noise-level gradients, reloading the initial weights) changes
-paddle's tensor without a numpy round trip and ``set_value``. A Linear weight's transpose
-is still made contiguous by torch once: torch's elementwise ops on a transposed view of a
-large matrix run at a third of the contiguous speed (measured: 4096x8192 float64, one
-thread, a - b.t() 2.1 s against 0.75 s for the copy plus 0.34 s for the difference).
+paddle's tensor without a numpy round trip and ``set_value``. A Linear weight is viewed
+transposed and never copied to torch's layout: torch's elementwise ops on a transposed view
+of a large matrix run at a third of the contiguous speed (4096x8192 float64, one thread:
+a - b.t() 2.1 s against 0.75 s for the copy plus 0.34 s for the difference), so whoever
+reads both layouts reads them in cache-sized pieces (``equal`` here, and
+``parity.metrics``, which compares in tiles).
 """
 from __future__ import annotations
 
@@ -25,12 +27,6 @@ def view(tensor: paddle.Tensor, transpose: bool = False) -> torch.Tensor:
     else:
         out = torch.from_dlpack(tensor.detach())
     return out.t() if transpose else out
-
-
-def contiguous_view(tensor: paddle.Tensor, transpose: bool = False) -> torch.Tensor:
-    """``view``, with a transposed one made contiguous by torch (see the module docstring)."""
-    out = view(tensor, transpose)
-    return out.contiguous() if transpose else out
 
 
 def load_from_torch(paddle_module: paddle.nn.Layer, state: Mapping[str, torch.Tensor],

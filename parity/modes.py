@@ -111,7 +111,7 @@ def grad_pairs(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer,
         def paddle_grad(pair=pair, pp=pp) -> Any:  # made when errors needs it (see there)
             if pp.grad is None:
                 return np.zeros(tuple(reversed(pp.shape)) if pair.transpose else tuple(pp.shape))
-            return bridge.contiguous_view(pp.grad, pair.transpose)
+            return bridge.view(pp.grad, pair.transpose)
 
         errs.append((pair.torch, tg, paddle_grad))
     return errs

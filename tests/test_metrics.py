@@ -144,3 +144,31 @@ def test_large_tensors_are_measured_chunk_by_chunk_and_a_late_nan_still_counts()
     assert_same(pairs, "float64")
     assert [n for n, _ in M.errors(pairs, "float64")] == ["nan (non-finite)", "ok"]
     assert math.isnan(M.absmax(torch.from_numpy(late_nan)))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_transposed_view_is_compared_in_tiles_without_a_copy(dtype, monkeypatch):
+    # paddle's [in, out] Linear weight, read as torch's [out, in] through a transposed view:
+    # the tiled difference must equal the formulas on contiguous arrays, at shapes that are
+    # not multiples of the tile, with the difference's worst element in the last partial tile,
+    # on either side and on both, and a NaN there must still count.
+    monkeypatch.setattr(M, "TILE", 96)
+    rng = np.random.RandomState(5)
+    rows, cols = 333, 1000
+    assert rows * cols >= M.SMALL
+    a = rng.standard_normal((rows, cols)).astype(dtype)
+    b = (a * (1 + 1e-6 * rng.standard_normal((rows, cols)))).astype(dtype)
+    b[-1, -1] = a[-1, -1] + 0.5
+    paddle_layout = np.ascontiguousarray(b.T)
+    transposed = torch.from_numpy(paddle_layout).t()
+    assert not transposed.is_contiguous()
+    pairs = [("tb", torch.from_numpy(a), transposed),
+             ("both", torch.from_numpy(np.ascontiguousarray(a.T)).t(), transposed)]
+    cases = [(pairs, [("tb", a, b), ("both", a, b)]),
+             ([("first", transposed, torch.from_numpy(a))], [("first", b, a)])]
+    for tiled, contiguous in cases:
+        for (name, err), (_, want) in zip(M.errors(tiled, dtype), numpy_errors(contiguous, dtype)):
+            assert (err.max_abs, err.max_rel, err.norm_rel) == pytest.approx(want, rel=1e-12, abs=0.0), name
+    with_nan = paddle_layout.copy()
+    with_nan[-1, -1] = np.nan
+    assert M.errors([("nan", torch.from_numpy(a), torch.from_numpy(with_nan).t())], dtype)[0][0] == "nan (non-finite)"
