@@ -1,5 +1,4 @@
-"""Large tensors on transparent huge pages, in a heap that keeps what it frees: the checks of a
-big model spend far less time in page faults.
+"""Large tensors on transparent huge pages: the checks of a big model spend far less time in page faults.
 
 A check allocates, fills and frees tensors of hundreds of MB over and over: the transposed
 copy of VGG's 25088x4096 classifier weight, Adam's temporaries, paddle's gradients, each
@@ -16,14 +15,6 @@ switches ask:
   reaches the processes started after ``enable()``: ``--jobs`` workers, pytest-xdist
   workers, and ``python -m parity`` itself, which starts over once with it (``restart_argv``).
 
-A third and fourth keep freed memory in the process for the next allocation to reuse:
-``glibc.malloc.mmap_max=0`` serves every block from the heap instead of a mapping of its own
-that ``free`` hands back at once, and a ``glibc.malloc.trim_threshold`` of 1 TiB stops
-``free`` from shrinking the heap. On this VM, memory handed back is reported free to the
-host (virtio-balloon free page reporting), and touching it again costs 2.5-5 s per GB of
-page faults; every optimizer step of a VGG makes hundreds of MB of gradients and Adam
-temporaries afresh. ``release()`` still hands everything back between cases.
-
 Only the harness's entry points switch them on (``python -m parity`` and ``tests/conftest.py``):
 ``import parity`` in a user's script leaves that process and its children as they were.
 
@@ -31,12 +22,14 @@ Measured on 2026-12-04 on the 2-core machine (THP ``madvise``), with vgg11 2D fl
 and no ONNX, ``--jobs 1``, four settings taking turns for two rounds: neither 72 s and
 69 s; torch's alone 55 s and 61 s; glibc's alone 49 s and 47 s; both 43.8 s and 43.9 s.
 Peak RSS was 12.8-12.9 GB in all four. Where the kernel says ``never``, both are no-ops.
-Keeping the heap, measured 2026-12-05 the same way, one process at a time on the idle
-machine: vgg11 2D float64 parity 81.0 s -> 50.9 s of wall time (system time 82.8 -> 44.8 s),
-peak RSS 12.9 -> 14.8 GB (freed blocks are reused only where the next one fits); vgg11
-float32 43.1 -> 32.8 s (6.8 -> 7.7 GB); resnet50 float64 25.6/21.4 s -> 19.9/20.3 s (3.0 GB
-both); VGG-16 ``compare`` at 64x64 float32: 45 -> 37 s of comparison, 9 -> 4 s of builds.
-``ZOO_HUGEPAGES=0`` in the environment leaves all of them unset.
+
+Tried and left out, 2026-12-05: keeping freed memory in the heap (``glibc.malloc.mmap_max=0``
+and a 1 TiB ``trim_threshold``), so that a freed block is reused without page faults. While
+the step checks ran torch's per-tensor Adam it helped (vgg11 2D float64 parity 81 -> 51 s);
+once they ran the fused kernels, which make no whole-tensor temporaries, it lost, two rounds
+in turn: 54.8 and 53.8 s against 47.9 and 42.2 s with ``hugetlb`` alone, peak RSS 14.0-15.6
+GB against 14.0 GB (a freed block is reused only where the next one fits).
+``ZOO_HUGEPAGES=0`` in the environment leaves both unset.
 """
 from __future__ import annotations
 
@@ -47,8 +40,7 @@ import sys
 from typing import MutableMapping
 
 TORCH_SWITCH = "THP_MEM_ALLOC_ENABLE"
-# Each is added unless the user's GLIBC_TUNABLES names it already.
-GLIBC_TUNABLES = ("glibc.malloc.hugetlb=1", "glibc.malloc.mmap_max=0", f"glibc.malloc.trim_threshold={1 << 40}")
+GLIBC_TUNABLE = "glibc.malloc.hugetlb=1"
 _MARK = "ZOO_HUGEPAGES_RESTARTED"  # set before the one restart, so that there is never a second
 
 
@@ -68,16 +60,15 @@ def _glibc_version() -> tuple[int, int] | None:
 
 
 def glibc_has_tunable() -> bool:
-    """True where malloc is glibc 2.35 or later, which knows ``glibc.malloc.hugetlb`` (the
-    others are older)."""
+    """True where malloc is glibc 2.35 or later, which knows ``glibc.malloc.hugetlb``."""
     version = _glibc_version()
     return version is not None and version >= (2, 35)
 
 
 def enable(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Set the switches in ``environ``, keeping what the user set (a user's
-    THP_MEM_ALLOC_ENABLE or value of any of GLIBC_TUNABLES' names wins; other GLIBC_TUNABLES
-    entries stay). Returns whether a glibc tunable was added, that is, whether this process
+    """Set both switches in ``environ``, keeping what the user set (a user's
+    THP_MEM_ALLOC_ENABLE or glibc.malloc.hugetlb value wins; other GLIBC_TUNABLES entries
+    stay). Returns whether the glibc tunable was added, that is, whether this process
     started without it.
 
     Only the harness's own entry points call this (``python -m parity``, the tests): a
@@ -86,13 +77,9 @@ def enable(environ: MutableMapping[str, str] = os.environ) -> bool:
         return False
     environ.setdefault(TORCH_SWITCH, "1")
     tunables = environ.get("GLIBC_TUNABLES", "")
-    if not glibc_has_tunable():
+    if not glibc_has_tunable() or "glibc.malloc.hugetlb=" in tunables:
         return False
-    named = {entry.partition("=")[0] for entry in tunables.split(":") if entry}
-    added = [t for t in GLIBC_TUNABLES if t.partition("=")[0] not in named]
-    if not added:
-        return False
-    environ["GLIBC_TUNABLES"] = ":".join(([tunables] if tunables else []) + added)
+    environ["GLIBC_TUNABLES"] = f"{tunables}:{GLIBC_TUNABLE}" if tunables else GLIBC_TUNABLE
     return True
 
 
