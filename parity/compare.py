@@ -42,7 +42,7 @@ from parity.hints import hints
 from parity.locate import find_divergence, locate_divergence, locate_grad_divergence
 from parity.masks import share
 from parity.modes import Projections, set_dtype, tensors
-from parity.randomize import calibrate_batchnorm, randomize_degenerate
+from parity.randomize import calibrate_batchnorm, damp_residual_branches, randomize_degenerate
 from parity.results import Report
 from parity.references import rejudge_eval_float32
 from parity.steps import ADAM, SGD, check_steps
@@ -125,6 +125,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             return report
         if randomize and copy_weights:
             redrawn = randomize_degenerate(torch_module, seed)
+            damped = damp_residual_branches(torch_module)
             # Statistics from many samples: a batch of 2 or 4 at a 1x1 feature map gives a channel a
             # variance from that many values, near 0 at times, and eval then divides by its root.
             calibration_shape = (calibration_samples(x.shape, *calibration),) + tuple(x.shape[1:])
