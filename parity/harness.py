@@ -13,6 +13,7 @@ import torch
 import paddle_impl
 import torch_impl
 import zoo
+import zoo.coverage as coverage_spec
 from parity import weights as W
 from parity.cases import EVAL_ONLY, Case, cases, label as _label  # noqa: F401 (Case: part of the harness API)
 from parity.compare import compare_modules
@@ -88,13 +89,13 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     clipped activation driven across its kinks; "stochastic" the train checks with dropout
     and stochastic depth live on shared masks; "option" eval and train with ``options``
     passed to the builders. ``batch`` and ``size`` default to the model's registry entry
-    (``parity_batch`` and its parity size for ``dims``)."""
+    (its parity size for ``dims``; the batch zoo.coverage.batch gives the kind)."""
     from parity.onnx_check import check_onnx
 
     start = time.perf_counter()
     info = zoo.get(name)
     size = size if size is not None else info.check_size(dims)
-    batch = batch if batch is not None else (1 if kind == "real" else info.parity_batch)
+    batch = batch if batch is not None else coverage_spec.batch(name, dims, kind)
     kwargs = info.build_kwargs(dims, size, **(options or {}))
     build_t, build_p = _builders(name, torch_builder, paddle_builder)
     torch.manual_seed(seed)

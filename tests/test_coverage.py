@@ -108,3 +108,15 @@ def test_stochastic_case_compares_live_dropout(name):
     report = run_model(name, 2, "float64", onnx=False, kind="stochastic")
     assert report.ok, "\n" + format_report(report)
     assert report.check("stochastic_masks").passed and report.check("train_param_grads").passed
+
+
+@pytest.mark.parametrize("name", sorted(coverage.ASYM_BATCH))
+def test_asym_batch_is_larger_than_the_parity_batch_at_a_real_asym_size(name):
+    """Each ASYM_BATCH entry names an asym case that exists and raises its batch (a stale or
+    no-op entry would claim conditioning the harness does not do)."""
+    info = zoo.get(name)
+    for dims, batch in coverage.ASYM_BATCH[name].items():
+        assert "asym" in coverage.sizes(name, dims), (name, dims)
+        assert coverage.batch(name, dims, "asym") == batch > info.parity_batch
+        assert coverage.batch(name, dims, "parity") == info.parity_batch
+        assert coverage.batch(name, dims, "real") == 1
