@@ -61,7 +61,7 @@ def check_copy(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, km
     own; here the structure check has already paired every key with a shape that fits."""
     t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
     if copy_weights:
-        bridge.load_from_torch(paddle_module, t_sd, [(p.torch, p.paddle, p.transpose) for p in kmap.pairs])
+        bridge.load_from_torch(paddle_module, t_sd, kmap.triples())
     diffs = {}
     with torch.no_grad():
         for p in kmap.pairs:

@@ -199,7 +199,7 @@ def run(args: argparse.Namespace, key_map_doc: dict[str, str] | None, out=print)
     for line in describe_pairing(how, kmap.pairs, args.key_map):
         out(line)
     doc["key_map"] = {"how": how, "file": args.key_map,
-                      "pairs": [[p.torch, p.paddle, p.transpose] for p in kmap.pairs]}
+                      "pairs": [list(t) for t in kmap.triples()]}
     out(format_reports([report]))
     doc["reports"].append(report.to_dict())
     return (0 if report.ok else 1), doc

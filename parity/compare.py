@@ -150,7 +150,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             if p_initial is not None:
                 W.load_paddle(layer, p_initial)
             else:  # in place, through views of paddle's memory: no second copy of a float64 VGG
-                bridge.load_from_torch(layer, t_initial, [(p.torch, p.paddle, p.transpose) for p in kmap.pairs])
+                bridge.load_from_torch(layer, t_initial, kmap.triples())
 
         def reset() -> None:
             torch_module.load_state_dict(t_initial)

@@ -400,6 +400,10 @@ class KeyMap:
         """What this mapping does not prove ("" for a mapping by name)."""
         return ORDER_CAVEAT if self.by_order else ""
 
+    def triples(self) -> list[tuple[str, str, bool]]:
+        """(torch key, paddle key, transposed) of each pair: what ``bridge`` reads and writes by."""
+        return [(p.torch, p.paddle, p.transpose) for p in self.pairs]
+
     def to_paddle(self, torch_module: torch.nn.Module | Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """Paddle's state dict (numpy, paddle names) from a torch module or its state dict."""
         sd = torch_module.state_dict() if isinstance(torch_module, torch.nn.Module) else torch_module
