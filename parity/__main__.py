@@ -176,12 +176,36 @@ def _report_of(outcome):
                   checks=[Check("error", False, detail=f"{outcome.error_type}: {outcome.message}")])
 
 
+def needs_huge_pages(argv: list[str]) -> bool:
+    """Whether this command line is worth huge pages (parity/hugepages.py): a sub-command, or a
+    run with a registry-heavy target. A run of light models only loses by them: the first
+    huge-page allocations of each process cost more than their page faults would
+    (``python -m parity lenet`` 9.5-9.8 s without, 10.9-11.1 s with; squeezenet and
+    mobilenet_v2 20.4-20.7 s against 23.0-23.1 s; two rounds in turn, 2026-12-05). Decided
+    from the words of the command line that name targets, before any parsing: the
+    others (a --dims value, a --json path) resolve to nothing and are skipped."""
+    if not argv or argv[0] in subcommands():
+        return True
+    import zoo
+    from parity.run import resolve
+
+    names: list[str] = []
+    for word in argv:
+        if word.startswith("-"):
+            continue
+        try:
+            names.extend(resolve([word]))
+        except KeyError:
+            continue
+    return any(zoo.get(n).heavy for n in names)
+
+
 if __name__ == "__main__":
-    # Huge pages for this process and its workers (parity/hugepages.py). glibc reads its
-    # tunable only when a process starts, so the first start begins again, once, with it.
+    # Huge pages for this process and its workers where they pay (parity/hugepages.py). glibc
+    # reads its tunable only when a process starts, so the first start begins again, once, with it.
     from parity import hugepages
 
-    if (again := hugepages.restart_argv(hugepages.enable())) is not None:
+    if needs_huge_pages(sys.argv[1:]) and (again := hugepages.restart_argv(hugepages.enable())) is not None:
         os.execv(again[0], again)
     from parity.run import leave
 

@@ -15,7 +15,9 @@ switches ask:
   reaches the processes started after ``enable()``: ``--jobs`` workers, pytest-xdist
   workers, and ``python -m parity`` itself, which starts over once with it (``restart_argv``).
 
-Only the harness's entry points switch them on (``python -m parity`` and ``tests/conftest.py``):
+Only the harness's entry points switch them on (``python -m parity``, where a target is
+registry-heavy or for a sub-command, see ``parity.__main__.needs_huge_pages``; and
+``tests/conftest.py``):
 ``import parity`` in a user's script leaves that process and its children as they were.
 
 Measured on 2026-12-04 on the 2-core machine (THP ``madvise``), with vgg11 2D float64 parity

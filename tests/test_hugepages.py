@@ -53,16 +53,28 @@ def test_python_m_parity_starts_over_once_with_the_tunable(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE", "ZOO_HUGEPAGES_RESTARTED", "ZOO_HUGEPAGES")}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
-    proc = subprocess.run([sys.executable, "-m", "parity", "lenet5", "--dims", "3"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "invalid choice: 3" in proc.stderr
-    assert log.read_text().splitlines() == ["None", "'glibc.malloc.hugetlb=1'"]
+    def run(target: str) -> list[str]:
+        if log.exists():
+            log.unlink()
+        proc = subprocess.run([sys.executable, "-m", "parity", target, "--dims", "3"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "invalid choice: 3" in proc.stderr
+        return log.read_text().splitlines()
 
-    log.unlink()
+    assert run("vgg16") == ["None", "'glibc.malloc.hugetlb=1'"]  # a heavy target: huge pages pay
+    assert run("lenet5") == ["None"]  # light targets only: they would cost (needs_huge_pages)
     env["ZOO_HUGEPAGES"] = "0"
-    proc = subprocess.run([sys.executable, "-m", "parity", "lenet5", "--dims", "3"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and log.read_text().splitlines() == ["None"]
+    assert run("vgg16") == ["None"]
+
+
+def test_huge_pages_only_for_heavy_targets_and_sub_commands():
+    from parity.__main__ import needs_huge_pages
+
+    assert not needs_huge_pages(["lenet", "--dims", "2", "--json", "out.json"])
+    assert not needs_huge_pages(["squeezenet", "mobilenet_v2"])
+    assert not needs_huge_pages(["--help"])
+    assert needs_huge_pages(["lenet", "vgg16"]) and needs_huge_pages(["all"]) and needs_huge_pages(["resnet"])
+    assert needs_huge_pages(["compare", "a:b", "c:d"]) and needs_huge_pages([])
 
 
 def test_import_parity_leaves_a_users_process_as_it_was():
