@@ -363,6 +363,9 @@ NEUTRAL: tuple[Mistake, ...] = (
             "self.bn1 = batch_norm(dims, channels)\n"
             "        self.conv3 = conv(dims, in_channels, channels, 1, stride) if use_1x1conv else None",
             None, None, "independent assignments swapped (the state dict's order changes; keys map by name)"),
+    Mistake("basic_conv_functional_relu", "neutral", "googlenet", P, "paddle_impl/layers.py",
+            "return self.relu(x)", "return F.relu(x)", None, None,
+            "BasicConv's ReLU called functionally, as paddle.vision and torchvision do (the same function)"),
     Mistake("swish_for_silu", "neutral", "efficientnet_b0", P, "paddle_impl/efficientnet.py",
             "self.activation = nn.Silu()", "self.activation = nn.Swish()", None, None,
             "paddle's Swish for Silu (the same function)"),

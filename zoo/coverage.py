@@ -80,8 +80,10 @@ ASYM_SIZES: dict[str, dict[int, int]] = {
 # norm-relative in DenseNet-161's (2D) parameter gradients and 0.08 in ShuffleNet v2 x2.0's,
 # and the cases passed on rejudges only (tolerances up to 1.19). At batch 8 the two
 # frameworks agree to 7.7e-5 and 2.5e-4 under the fixed 1e-2 (parity.harness, 2026-12-05).
-# Inception-v3 (1D and 2D) stays at 4: at 8 and 16 its gradients still differed by 2-7%.
+# Inception-v3 likewise (1D: 0.10 on a rejudge at 4, 5.9e-4 at 8), once its ReLUs were
+# modules that the kink alignment sees (torch_impl/layers.py, BasicConv).
 ASYM_BATCH: dict[str, dict[int, int]] = {
+    "inception_v3": {1: 8, 2: 8},
     **{name: {1: 8, 2: 8} for name in ("densenet121", "densenet161", "densenet169", "densenet201", "densenet_d2l")},
     **{f"shufflenet_v2_x{w}": {2: 8} for w in ("0_5", "1_0", "1_5", "2_0")},
 }
