@@ -42,7 +42,7 @@ from parity.hints import hints
 from parity.locate import find_divergence, locate_divergence, locate_grad_divergence
 from parity.masks import share
 from parity.modes import Projections, set_dtype, tensors
-from parity.randomize import calibrate_batchnorm, damp_residual_branches, randomize_degenerate
+from parity.randomize import RESIDUAL_SCALE, calibrate_batchnorm, damp_residual_branches, randomize_degenerate
 from parity.results import Report
 from parity.references import rejudge_eval_float32
 from parity.steps import ADAM, SGD, check_steps
@@ -94,7 +94,9 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
 
     With ``randomize`` (and ``copy_weights``), every torch tensor initialised to one constant
     (BatchNorm's gamma, beta and statistics, say) is first redrawn at random, so that no
-    parameter sits at a value that hides a mistake (parity/randomize.py). With ``stochastic``,
+    parameter sits at a value that hides a mistake (parity/randomize.py), and the gamma of
+    each residual branch's closing BatchNorm (a block's ``residual_norm()``) is scaled by
+    RESIDUAL_SCALE, so that a deep ResNet's gradients stay well-conditioned. With ``stochastic``,
     the train checks run with dropout and stochastic depth live, both sides drawing the
     same masks (parity/masks.py), and the optimizer-step checks are left out. With ``hot``,
     the eval check is repeated with every clipped or saturating activation driven across its
@@ -135,6 +137,9 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
                 report.notes.append(f"before the copy, {len(redrawn)} tensors initialised to a constant were redrawn "
                                     f"at random (BatchNorm affine and the like) and {calibrated} BatchNorm layers took "
                                     f"their running statistics from a train-mode pass over another random input")
+            if damped:
+                report.notes.append(f"the closing BatchNorm gamma of {len(damped)} residual branches was scaled by "
+                                    f"{RESIDUAL_SCALE:g} (parity/randomize.py, damp_residual_branches)")
         report.checks.append(check_copy(torch_module, paddle_module, kmap, copy_weights))
         # Every check starts from the same weights: torch's, and paddle's own (equal to
         # torch's after a copy, or the user's when copy_weights=False).

@@ -64,3 +64,11 @@ def test_damping_makes_a_deep_resnets_float32_gradients_well_conditioned():
     # Measured 2026-12-05: 1.48 without damping (float32 noise), 2.6e-4 with it.
     assert _grad_error(damp=False) > 0.1
     assert _grad_error(damp=True) < 1e-3
+
+
+def test_the_report_says_which_branches_were_damped():
+    from parity.harness import run_model
+
+    report = run_model("resnet18", 1, "float64", kind="asym", size=32, onnx=False)
+    assert report.ok
+    assert any("gamma of 8 residual branches was scaled by 0.1" in n for n in report.notes), report.notes
