@@ -35,6 +35,12 @@ def subcommands() -> dict[str, str]:
     return found
 
 
+def is_subcommand(word: str) -> bool:
+    """Whether ``word`` names a sub-command: its module exists (no docstring is read, unlike
+    ``subcommands``, so the check costs nothing at start-up, where it runs twice)."""
+    return word.isidentifier() and (HERE / f"cli_{word}.py").is_file()
+
+
 def _epilog() -> str:
     lines = ["sub-commands (python -m parity COMMAND --help for each):"]
     for name, doc in subcommands().items():
@@ -95,7 +101,7 @@ def _check_size(names: list[str], size: int | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in subcommands():
+    if argv and is_subcommand(argv[0]):
         return importlib.import_module(f"parity.cli_{argv[0]}").main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
@@ -184,7 +190,7 @@ def needs_huge_pages(argv: list[str]) -> bool:
     mobilenet_v2 20.4-20.7 s against 23.0-23.1 s; two rounds in turn, 2026-12-05). Decided
     from the words of the command line that name targets, before any parsing: the
     others (a --dims value, a --json path) resolve to nothing and are skipped."""
-    if not argv or argv[0] in subcommands():
+    if not argv or is_subcommand(argv[0]):
         return True
     import zoo
     from parity.run import resolve

@@ -166,3 +166,10 @@ def test_json_document_is_marked_partial_and_the_readme_reads_it_and_the_old_lis
     assert readme.parity_status(path) == {("lenet5", 2): "FAIL (float32) at 1x32x32"}
     write_json(reports[:1], path)
     assert json.loads(path.read_text())["partial"] is False
+
+
+def test_is_subcommand_agrees_with_the_listed_sub_commands():
+    from parity.__main__ import is_subcommand, subcommands
+
+    assert subcommands() and all(is_subcommand(name) for name in subcommands())
+    assert not any(is_subcommand(w) for w in ("lenet", "all", "", "../parity/cli_compare", "cli_compare"))
