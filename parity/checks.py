@@ -130,7 +130,7 @@ def check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, repor
     else:
         report.notes.append("no BatchNorm in the model: no bn_stats check")
     if not (checks[1].passed and checks[2].passed) and not stochastic:
-        # First the sharp explanation (activations on opposite sides of a ReLU kink, judged at
+        # First the sharp explanation (activations on opposite sides of a ReLU kink or max-pool picks, judged at
         # the fixed tolerances), then the statistical one (each framework's own rounding).
         checks[1:3] = rejudge_with_aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype,
                                                   checks[1:3], gp.numpy() if gp is not None else None)

@@ -11,7 +11,8 @@ Checks, in order (DESIGN.md, "What the parity harness checks"):
   adam_steps   K steps of Adam (float64: each side on its own gradients; float32: on
                torch's, see SHARED_GRADIENTS)
 A failed gradient check is first judged again with torch given paddle's side of every
-ReLU/ReLU6 kink that an activation within rounding of it fell on differently (see
+ReLU/ReLU6 kink that an activation within rounding of it fell on differently, and paddle's
+pick in every max-pool window whose top two values lie within rounding (see
 rejudge_with_aligned_kinks; the detail names each such activation). A train or step
 check that still fails is judged against each framework's own error on a reference run
 (see SENSITIVITY_FACTOR, rejudge_train; for float32 steps, torch_shared_twin_steps);
