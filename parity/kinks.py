@@ -173,8 +173,9 @@ def _aligned_kinks(torch_module, paddle_module, kmap, x, labels, proj, dtype, gr
     handles, inplace = [], []
     for name, m in torch_module.named_modules():
         if name in rename:
-            inplace.append((m, getattr(m, "inplace", False)))
-            m.inplace = False  # the hook needs the activation's input intact
+            if hasattr(m, "inplace"):
+                inplace.append((m, m.inplace))
+                m.inplace = False  # the hook needs the activation's input intact
             handles.append(m.register_forward_hook(lambda _m, i, o, _n=name: hook(_m, i, o, _n)))
     try:
         torch_module.zero_grad(set_to_none=True)
