@@ -100,7 +100,7 @@ def divergence_patterns(d: Divergence, dtype: str, torch_module: Any = None, pad
         found.append("hardsigmoid")
     if "dropout" in fam and _scaled_copy(a, b):
         found.append("dropout")
-    if fam == {"bn"} and dtype == "float64" and d.max_rel < 1e-6:
+    if (fam == {"bn"} and dtype == "float64" and d.max_rel < 1e-6) or d.epsilon_aligned:
         found.append("bn_epsilon")
     return found
 

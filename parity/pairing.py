@@ -123,6 +123,8 @@ class Divergence:
     # Where records before this one already exceeded the tolerance by rounding-level drift:
     # (the first such record's name, the largest max_rel among them).
     drift: tuple[str, float] | None = None
+    # How many torch BatchNorms the locator ran with paddle's float32-rounded epsilon (parity/epsilon.py).
+    epsilon_aligned: int = 0
 
     @property
     def shapes_differ(self) -> bool:
