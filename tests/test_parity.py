@@ -18,7 +18,8 @@ leaves out tests marked ``heavy``; ``python -m pytest -m heavy`` runs them. In i
   the first model of each family in 2D);
 - every heavy model (VGG-16 has 138M parameters, which are compared after every step):
   ``test_parity_light`` in 2D (train checks included since 2026-12-04; eval only before),
-  and its 1D real-size and hot coverage cases (since 2026-12-05).
+  and its 1D real-size, hot, builder-option (since 2026-12-05) and asym (since 2026-12-06)
+  coverage cases.
 Every other case of a heavy model, coverage ones included, is marked heavy.
 
 The step checks run 2 optimizer steps here (the CLI runs 3): the second step is the first
@@ -87,8 +88,10 @@ def test_parity_light(name, dims):
 # stochastic layers, each builder option and rate in float64) of every model, 1D and 2D;
 # the heavy models' under -m heavy, but for their 1D real-size and hot cases (eval only:
 # 145 s of cases in the full run of 2026-12-05, 72 real and 36 hot; added that morning) and
-# their 1D builder options (eval and train, 20 cases, 58 s in that run; added that afternoon).
-HEAVY_IN_CI = {(1, "real"), (1, "hot"), (1, "option")}
+# their 1D builder options (eval and train, 20 cases, 58 s in that run; added that afternoon),
+# and their 1D asym cases (both dtypes, train checks included: 54 cases, 102 s in the full run
+# of 2026-12-06; added that day).
+HEAVY_IN_CI = {(1, "real"), (1, "hot"), (1, "option"), (1, "asym")}
 
 
 def _coverage_marks(name: str, dims: int, kind: str) -> list:
