@@ -64,7 +64,9 @@ def locate_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.La
 
     Layers and the functional ops called in ``forward`` (parity/records.py) are paired by
     name, or by structural signature where the two sides name them differently
-    (parity/pairing.py); the message gives each side's type and ``file:line``. Both modules
+    (parity/pairing.py); the message gives each side's type and ``file:line``. In float64,
+    paddle's rounding of a BatchNorm epsilon to float32 is aligned first (parity/epsilon.py),
+    and the message says in how many layers. Both modules
     must already hold the same weights and be in the same mode; in train mode the caller
     restores BN statistics afterwards.
     """
