@@ -10,14 +10,15 @@ import torch
 
 from parity import epsilon
 from parity.modes import Projections, paddle_loss, torch_loss
-from parity.pairing import Divergence, Pair, first_divergence, first_grad_divergence, pair_records
+from parity.pairing import Divergence, first_divergence, first_grad_divergence, pair_records
 from parity.records import run_recorded
 
 
 def _records(torch_module: Any, paddle_module: Any, x: np.ndarray, dtype: str, tol: float, grad: bool,
-             loss_t=None, loss_p=None) -> tuple[list[Pair], list, int]:
-    """Both sides' records of one run on ``x`` (modes untouched), what each forward raised,
-    and how many torch BatchNorms were rerun with paddle's float32-rounded epsilon.
+             loss_t=None, loss_p=None) -> tuple[Divergence | None, list, int]:
+    """The first divergence of one run on ``x`` (modes untouched; in backward order with
+    ``grad``), what each forward raised, and how many torch BatchNorms were rerun with
+    paddle's float32-rounded epsilon.
 
     In float64, where the records differ, the torch side runs again with the epsilon of every
     BatchNorm whose paddle twin rounds it (parity/epsilon.py), from the same BatchNorm
@@ -25,10 +26,11 @@ def _records(torch_module: Any, paddle_module: Any, x: np.ndarray, dtype: str, t
     buffers = {k: v.detach().clone() for k, v in torch_module.named_buffers()} if dtype == "float64" else {}
     t_rec, t_exc = run_recorded(torch_module, x, True, loss_t)
     p_rec, p_exc = run_recorded(paddle_module, x, False, loss_p)
-    pairs = pair_records(t_rec, p_rec)
-    aligned: list = []
     first = first_grad_divergence if grad else first_divergence
-    if dtype == "float64" and t_exc is None and first(pairs, dtype, tol) is not None:
+    pairs = pair_records(t_rec, p_rec)
+    found = first(pairs, dtype, tol)
+    aligned: list = []
+    if dtype == "float64" and t_exc is None and found is not None:
         aligned = epsilon.rounding_batchnorms(pairs, torch_module, paddle_module)
     if aligned:
         with torch.no_grad():  # a train-mode run moved the statistics: start again from where it started
@@ -36,17 +38,16 @@ def _records(torch_module: Any, paddle_module: Any, x: np.ndarray, dtype: str, t
                 v.copy_(buffers[k])
         with epsilon.rounded_epsilon(aligned):
             t_rec, t_exc = run_recorded(torch_module, x, True, loss_t)
-        pairs = pair_records(t_rec, p_rec)
+        found = first(pair_records(t_rec, p_rec), dtype, tol)
     raised = [(side, exc) for side, exc in (("torch", t_exc), ("paddle", p_exc)) if exc is not None]
-    return pairs, raised, len(aligned)
+    return found, raised, len(aligned)
 
 
 def find_divergence(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: np.ndarray, dtype: str,
                     tol: float) -> tuple[str, Divergence | None]:
     """locate_divergence's message, and the Divergence it names (None where it names none
     or only the layer a forward raised in)."""
-    pairs, raised, aligned = _records(torch_module, paddle_module, x, dtype, tol, False)
-    found = first_divergence(pairs, dtype, tol)
+    found, raised, aligned = _records(torch_module, paddle_module, x, dtype, tol, False)
     if found is not None:
         found.epsilon_aligned = aligned
         return found.message() + epsilon.note(aligned), found
@@ -80,12 +81,11 @@ def locate_grad_divergence(torch_module: torch.nn.Module, paddle_module: paddle.
     The layer that produced the wrong gradient is the one that consumes this output
     (next in forward order). Pairing as in locate_divergence.
     """
-    pairs, raised, aligned = _records(torch_module, paddle_module, x, dtype, tol, True,
+    found, raised, aligned = _records(torch_module, paddle_module, x, dtype, tol, True,
                                       lambda outs: torch_loss(outs, labels, proj),
                                       lambda outs: paddle_loss(outs, labels, proj))
     if raised:
         raise raised[0][1]
-    found = first_grad_divergence(pairs, dtype, tol)
     if found is None:
         return ("no layer's output gradient exceeds the tolerance (the difference builds up across layers)"
                 + epsilon.note(aligned))

@@ -97,7 +97,9 @@ class Side:
 
     def step(self, opt: Any) -> None:
         opt.step()
-        opt.zero_grad() if self.is_torch else opt.clear_grad()
+        # Both free the gradients, as the step checks do (parity/steps.py): paddle's default
+        # would keep them zero-filled and add the next backward into them.
+        opt.zero_grad(set_to_none=True) if self.is_torch else opt.clear_grad(set_to_zero=False)
 
     # --- state ---------------------------------------------------------------------------
     def state(self, module: Any) -> dict[str, np.ndarray]:
