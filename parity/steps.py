@@ -15,6 +15,7 @@ from parity.judge import SENSITIVITY_FACTOR, TOLERANCES, Check, judge, own_error
 from parity.metrics import absmax, errors
 from parity.modes import paddle_loss, tensors, torch_loss, torch_train_mode, train_mode
 from parity.references import reference
+from parity.trail import Trail
 # The optimizer settings are framework-free (dump runs one framework alone); see there.
 from parity.protocol import ADAM, SGD  # noqa: F401
 
@@ -55,16 +56,15 @@ def torch_optimizer(kind: str, torch_module: torch.nn.Module) -> torch.optim.Opt
     return torch.optim.Adam(params, lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"], fused=True)
 
 
-def optimizers(kind: str, torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer):
+def paddle_optimizer(kind: str, paddle_module: paddle.nn.Layer) -> paddle.optimizer.Optimizer:
+    """paddle's Momentum or Adam at the step checks' settings (torch_optimizer's twin)."""
     p_params = [p for p in paddle_module.parameters() if not p.stop_gradient]
     if kind == "sgd":
         # torch's weight_decay and paddle's float weight_decay are both L2 added to the gradient.
-        return (torch_optimizer(kind, torch_module),
-                paddle.optimizer.Momentum(learning_rate=SGD["lr"], momentum=SGD["momentum"], parameters=p_params,
-                                          weight_decay=SGD["weight_decay"]))
-    return (torch_optimizer(kind, torch_module),
-            paddle.optimizer.Adam(learning_rate=ADAM["lr"], beta1=ADAM["betas"][0], beta2=ADAM["betas"][1],
-                                  epsilon=ADAM["eps"], parameters=p_params))
+        return paddle.optimizer.Momentum(learning_rate=SGD["lr"], momentum=SGD["momentum"], parameters=p_params,
+                                         weight_decay=SGD["weight_decay"])
+    return paddle.optimizer.Adam(learning_rate=ADAM["lr"], beta1=ADAM["betas"][0], beta2=ADAM["betas"][1],
+                                 epsilon=ADAM["eps"], parameters=p_params)
 
 
 def twin_optimizers(kind: str, *modules: torch.nn.Module) -> list[torch.optim.Optimizer]:
@@ -83,17 +83,17 @@ def state_error(metric: str, dtype: str, clean: torch.nn.Module, other: torch.nn
                                       for k, v in clean.state_dict().items() if v.is_floating_point()])
 
 
-def torch_own_gradient_error(module: torch.nn.Module, twin: torch.nn.Module, batch: np.ndarray, labels, proj,
-                             dtype: str, seed: int) -> float:
-    """torch's own gradient error on one batch: ``module``'s gradients (just computed, before
-    any step) against those of the reference run (see reference) of ``twin``, a copy at the
-    same weights. The norm_rel worst over the parameters."""
+def torch_own_gradient_error(grads: dict[str, Callable[[], torch.Tensor]], twin: torch.nn.Module, batch: np.ndarray, labels,
+                             proj, dtype: str, seed: int) -> float:
+    """torch's own gradient error on one batch: ``grads`` (by parameter name, what reads torch's
+    gradient, taken before any step) against those of the reference run (see reference) of ``twin``, a
+    copy at the same weights. The norm_rel worst over the parameters."""
     wide, wide_input = reference(twin, dtype, seed)
     torch_train_mode(wide)
     torch_loss(tensors(wide(torch.from_numpy(wide_input(batch, 1)))), labels, proj).backward()
     theirs = dict(wide.named_parameters())
-    return own_error("norm_rel", dtype, [(n, p.grad, theirs[n].grad) for n, p in module.named_parameters()
-                                         if p.grad is not None and theirs[n].grad is not None])
+    return own_error("norm_rel", dtype, [(n, g, theirs[n].grad) for n, g in grads.items()
+                                         if theirs[n].grad is not None])
 
 
 def torch_twin_steps(clean: torch.nn.Module, noisy: torch.nn.Module, noisy_input: Callable, batches, labels, proj,
@@ -195,9 +195,99 @@ def zero_noise(torch_grad: torch.Tensor, paddle_grad: torch.Tensor, transpose: b
     return int(both.sum())
 
 
+# A gradient element that torch zeroed as noise is zeroed on paddle's side where paddle's
+# is within this multiple of the floor: at 1e-8 of the largest gradient the two frameworks'
+# float64 elements differ by 1-3% (ResNet-152, see NOISE_FLOOR), so 10x is far beyond
+# rounding, and paddle's element beyond it is left for the step to show.
+NOISE_SLACK = 10.0
+
+
+def noise_mask(grad: torch.Tensor, floor: float, transpose: bool) -> tuple[np.ndarray | None, int]:
+    """Zero, in place, torch's gradient elements within ``floor`` of 0; returns the mask of
+    those elements (exact zeros included), bit-packed in paddle's layout (transposed for a
+    Linear weight), or None where there are none, and how many nonzero elements were zeroed.
+
+    Scanned in NOISE_CHUNK pieces, which stay in cache (see _tiny)."""
+    flat = grad.detach().contiguous().view(-1) if not grad.is_contiguous() else grad.view(-1)
+    mask = torch.empty(flat.numel(), dtype=torch.bool)
+    zeroed = 0
+    for start in range(0, flat.numel(), NOISE_CHUNK):
+        c, m = flat[start:start + NOISE_CHUNK], mask[start:start + NOISE_CHUNK]
+        torch.le(c, floor, out=m)
+        m &= c >= -floor
+        zeroed += int((m & (c != 0)).sum())
+        c.masked_fill_(m, 0)
+    if not grad.is_contiguous():
+        grad.copy_(flat.view(grad.shape))
+    if not bool(mask.any()):
+        return None, 0
+    if transpose:
+        mask = mask.view(grad.shape).t().contiguous().view(-1)
+    return np.packbits(mask.numpy()), zeroed
+
+
+def apply_noise_mask(grad: torch.Tensor, bits: np.ndarray, floor: float) -> int:
+    """Zero, in place, paddle's gradient elements that torch zeroed (``bits``, from noise_mask)
+    where paddle's own element is within NOISE_SLACK x ``floor`` of 0. ``grad`` is paddle's
+    gradient in paddle's layout. Returns how many torch-zeroed elements were beyond that on
+    paddle's side and kept (the step then shows them)."""
+    flat = grad.view(-1)
+    mask = torch.from_numpy(np.unpackbits(bits, count=flat.numel()).view(np.bool_))
+    limit = NOISE_SLACK * floor
+    kept = 0
+    for start in range(0, flat.numel(), NOISE_CHUNK):
+        c, m = flat[start:start + NOISE_CHUNK], mask[start:start + NOISE_CHUNK]
+        near = (c <= limit) & (c >= -limit)
+        kept += int((m & ~near).sum())
+        c.masked_fill_(m & near, 0)
+    return kept
+
+
+def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labels, proj, dtype: str, kind: str,
+               shared: bool) -> tuple[list[dict[str, np.ndarray]], list[float], dict[str, int]]:
+    """torch's K steps, each step's state (and, with ``shared``, its gradients) written to
+    ``trail``. In float64 the noise-level gradient elements are zeroed before each step (see
+    check_steps); returns each step's noise masks (paddle's layout) and floors, and the most
+    elements zeroed in one step per tensor."""
+    t_opt = torch_optimizer(kind, torch_module)
+    t_params = dict(torch_module.named_parameters())
+    masks: list[dict[str, np.ndarray]] = []
+    floors: list[float] = []
+    zeroed: dict[str, int] = {}
+    for step, batch in enumerate(batches, 1):
+        t_opt.zero_grad(set_to_none=True)
+        torch_loss(tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
+        live = [(pair, t_params[pair.torch]) for pair in pairs
+                if t_params.get(pair.torch) is not None and t_params[pair.torch].grad is not None]
+        step_masks: dict[str, np.ndarray] = {}
+        if shared:
+            trail.write("grad", step, [(pair.torch, tp.grad) for pair, tp in live])
+            floors.append(0.0)
+        else:
+            floor = NOISE_FLOOR[dtype] * max((absmax(tp.grad) for _, tp in live if tp.numel()), default=0.0)
+            floors.append(floor)
+            with torch.no_grad():
+                for pair, tp in live:
+                    bits, n = noise_mask(tp.grad, floor, pair.transpose)
+                    if bits is not None:
+                        step_masks[pair.torch] = bits
+                    if n:
+                        zeroed[pair.torch] = max(zeroed.get(pair.torch, 0), n)
+        masks.append(step_masks)
+        t_opt.step()
+        t_opt.zero_grad(set_to_none=True)
+        t_sd = torch_module.state_dict()
+        trail.write("state", step, [(pair.torch, t_sd[pair.torch]) for pair in pairs])
+    return masks, floors, zeroed
+
+
 def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, kind, torch_twin=None,
                  seed: int = 0) -> Check:
     """K optimizer steps on the same batches; weights and BN statistics compared after each step.
+
+    torch runs its K steps first and keeps each step's state on disk (parity/trail.py); paddle
+    then runs its K steps and is compared with torch after each one. The two optimizers never
+    hold their state at once: a float64 Adam check of VGG-19-BN held 11.0 GB in lockstep.
 
     float64 runs free: each side steps on its own gradients, which proves the two
     trajectories are the same to rounding. float32 steps on shared gradients: each
@@ -208,68 +298,72 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
     shows what float32 can: the optimizers, the BN statistics and the train-mode forward
     agree step after step.
 
-    In float64, gradient elements that are rounding noise (at most NOISE_FLOOR of the largest
-    gradient on both sides: a bias that BatchNorm cancels, a channel a ReLU switched
-    off) are zeroed on both sides before the step, and counted in the report; the
-    gradient check has already shown the two sides agree they are ~0. Adam divides
-    each element by its own running magnitude, so it would turn noise of 1e-17 (or
-    1e-9 in float32) into steps of lr size with an independent random sign per side.
+    In float64, torch's gradient elements that are rounding noise (at most NOISE_FLOOR of its
+    largest gradient: a bias that BatchNorm cancels, a channel a ReLU switched off) are
+    zeroed before its step, and the same elements on paddle's side where paddle's are within
+    NOISE_SLACK times that floor; the count is in the report. The gradient check has
+    already shown the two sides agree they are ~0. Adam divides each element by its own
+    running magnitude, so it would turn noise of 1e-17 (or 1e-9 in float32) into steps of
+    lr size with an independent random sign per side. A torch-zeroed element that is larger
+    on paddle's side is left there, and the step shows it.
     """
     train_mode(torch_module, paddle_module)
-    t_opt, p_opt = optimizers(kind, torch_module, paddle_module)
     pairs = kmap.pairs
-    t_params = dict(torch_module.named_parameters())
-    p_params = dict(paddle_module.named_parameters())
     name = "sgd_steps" if kind == "sgd" else "adam_steps"
-    zeroed: dict[str, int] = {}
-    per_step: list[Check] = []
     shared = SHARED_GRADIENTS[dtype]
-    grad_err = first_grad_err = 0.0
-    grad_tol = STEP_GRADIENT_FACTOR * TOLERANCES[dtype]["train_param_grads"]
-    first_own = None
-    for step, batch in enumerate(batches, 1):
-        # Both sides free their gradients, and backward writes fresh ones. paddle's default
-        # (set_to_zero) keeps every gradient, zero-filled, and backward then adds the new one
-        # into it: vgg16 2D float32 parity spent 6.0 s in paddle's backward passes with it and
-        # 4.4 s without (one cProfile run each, no huge pages).
-        t_opt.zero_grad(set_to_none=True)
-        p_opt.clear_grad(set_to_zero=False)
-        torch_loss(tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
-        paddle_loss(tensors(paddle_module(paddle.to_tensor(batch))), labels, proj).backward()
-        live = [(pair, t_params[pair.torch], p_params[pair.paddle]) for pair in pairs
-                if t_params.get(pair.torch) is not None and t_params[pair.torch].grad is not None
-                and p_params.get(pair.paddle) is not None and p_params[pair.paddle].grad is not None]
-
-        if shared:
-            grads = [(pair, tp, pp, bridge.view(pp.grad, pair.transpose)) for pair, tp, pp in live]
-            grad_err = max([grad_err] + [e.norm_rel for _, e in errors([(pair.torch, tp.grad, pg)
-                                                                       for pair, tp, _, pg in grads], dtype)])
-            if step == 1:
-                first_grad_err = grad_err
-                if first_grad_err > grad_tol and torch_twin is not None:
-                    first_own = torch_own_gradient_error(torch_module, torch_twin(), batch, labels, proj, dtype,
-                                                         seed)
-            del grads
-            with torch.no_grad():
-                for pair, tp, pp in live:
-                    # Written in paddle's order, read transposed (see bridge.load_from_torch).
-                    bridge.view(pp.grad).copy_(tp.grad.t() if pair.transpose else tp.grad)
-        else:
-            top = max((max(absmax(tp.grad), absmax(bridge.view(pp.grad))) for _, tp, pp in live
-                       if tp.numel()), default=0.0)
-            floor = NOISE_FLOOR[dtype] * top
-            with torch.no_grad():
-                for pair, tp, pp in live:
-                    n = zero_noise(tp.grad, bridge.view(pp.grad), pair.transpose, floor)
-                    if n:
-                        zeroed[pair.torch] = max(zeroed.get(pair.torch, 0), n)
-        t_opt.step()
-        p_opt.step()
-        t_sd, p_sd = torch_module.state_dict(), paddle_module.state_dict()
-
-        per_step.append(judge(name, dtype, [(f"step {step} {pair.torch}", t_sd[pair.torch],
-                                              lambda pair=pair: bridge.view(p_sd[pair.paddle], pair.transpose))
-                                             for pair in pairs]))
+    n_params = sum(p.numel() for p in torch_module.parameters())
+    with Trail() as trail:
+        masks, floors, zeroed = torch_side(trail, torch_module, pairs, batches, labels, proj, dtype, kind, shared)
+        if n_params > COLLECT_ABOVE:
+            gc.collect()  # torch's optimizer state, before paddle's is made
+        p_opt = paddle_optimizer(kind, paddle_module)
+        p_params = dict(paddle_module.named_parameters())
+        per_step: list[Check] = []
+        grad_err = first_grad_err = 0.0
+        grad_tol = STEP_GRADIENT_FACTOR * TOLERANCES[dtype]["train_param_grads"]
+        first_own = None
+        kept = 0
+        for step, batch in enumerate(batches, 1):
+            # paddle's default (set_to_zero) keeps every gradient, zero-filled, and backward then
+            # adds the new one into it: vgg16 2D float32 parity spent 6.0 s in paddle's backward
+            # passes with it and 4.4 s without (one cProfile run each, no huge pages).
+            p_opt.clear_grad(set_to_zero=False)
+            paddle_loss(tensors(paddle_module(paddle.to_tensor(batch))), labels, proj).backward()
+            had = trail.names("grad", step) if shared else None
+            live = [(pair, p_params[pair.paddle]) for pair in pairs
+                    if p_params.get(pair.paddle) is not None and p_params[pair.paddle].grad is not None
+                    and (had is None or pair.torch in had)]
+            if shared:
+                errs = errors([(pair.torch, lambda pair=pair: trail.read("grad", step, pair.torch),
+                                bridge.view(pp.grad, pair.transpose)) for pair, pp in live], dtype)
+                grad_err = max([grad_err] + [e.norm_rel for _, e in errs])
+                if step == 1:
+                    first_grad_err = grad_err
+                    if first_grad_err > grad_tol and torch_twin is not None:
+                        first_own = torch_own_gradient_error(
+                            {pair.torch: lambda pair=pair: trail.read("grad", 1, pair.torch) for pair, _ in live},
+                            torch_twin(), batch,
+                            labels, proj, dtype, seed)
+                with torch.no_grad():
+                    for pair, pp in live:
+                        # Written in paddle's order, read transposed (see bridge.load_from_torch).
+                        theirs = trail.read("grad", step, pair.torch)
+                        bridge.view(pp.grad).copy_(theirs.t() if pair.transpose else theirs)
+                trail.drop("grad", step)
+            else:
+                with torch.no_grad():
+                    for pair, pp in live:
+                        if pair.torch in masks[step - 1]:
+                            kept += apply_noise_mask(bridge.view(pp.grad), masks[step - 1][pair.torch],
+                                                     floors[step - 1])
+            p_opt.step()
+            p_opt.clear_grad(set_to_zero=False)
+            p_sd = paddle_module.state_dict()
+            per_step.append(judge(name, dtype, [(f"step {step} {pair.torch}",
+                                                  lambda pair=pair: trail.read("state", step, pair.torch),
+                                                  lambda pair=pair: bridge.view(p_sd[pair.paddle], pair.transpose))
+                                                 for pair in pairs]))
+            trail.drop("state", step)
     worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
     if not worst.passed and torch_twin is not None and not shared:
         own = torch_twin_steps(torch_twin(), *reference(torch_twin(), dtype, seed), batches, labels, proj, dtype,
@@ -311,13 +405,15 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
     if zeroed:
         where = ", ".join(sorted(zeroed)) if len(zeroed) <= 4 else f"{len(zeroed)} tensors"
         what += (f"; {sum(zeroed.values()):,} noise-level gradient elements (nonzero, <= {NOISE_FLOOR[dtype]:.0e} "
-                 f"of the largest on both sides) zeroed, in {where}")
+                 f"of torch's largest) zeroed, in {where}")
+    if kept:
+        what += (f"; {kept:,} elements that torch zeroed as noise were beyond {NOISE_SLACK:g}x the floor on "
+                 f"paddle's side and kept there")
     worst.detail = what + (f"; {worst.detail}" if worst.detail else "")
     # paddle's optimizer is in a reference cycle (its ``clear_gradients`` attribute is its own
     # bound method), so its moments outlived the check until the cycle collector ran: float64
     # VGG-16 began its Adam check with SGD's 1.1 GB velocity still held. Collect them now.
-    n_params = sum(p.numel() for p in t_params.values())
-    del t_opt, p_opt
+    del p_opt
     if n_params > COLLECT_ABOVE:
         gc.collect()
     return worst

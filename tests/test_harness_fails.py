@@ -145,18 +145,18 @@ def test_optimizer_mismatch_is_caught_by_the_step_checks(dtype, monkeypatch):
 
     from parity import steps
 
-    real = steps.optimizers
+    real = steps.paddle_optimizer
 
-    def wrong_decay(kind, torch_module, paddle_module):
-        t_opt, p_opt = real(kind, torch_module, paddle_module)
+    def wrong_decay(kind, paddle_module):
+        p_opt = real(kind, paddle_module)
         if kind == "sgd":
             wrong = dict(momentum=steps.SGD["momentum"], weight_decay=10 * steps.SGD["weight_decay"]) \
                 if dtype == "float64" else dict(momentum=0.0, weight_decay=steps.SGD["weight_decay"])
             p_opt = paddle.optimizer.Momentum(learning_rate=steps.SGD["lr"], parameters=p_opt._parameter_list,
                                               **wrong)
-        return t_opt, p_opt
+        return p_opt
 
-    monkeypatch.setattr(steps, "optimizers", wrong_decay)
+    monkeypatch.setattr(steps, "paddle_optimizer", wrong_decay)
     report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
     assert report.check("train_param_grads").passed and report.check("adam_steps").passed, str(report)
     assert not report.check("sgd_steps").passed, str(report)

@@ -69,7 +69,8 @@ def temp_path(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's included): its temporary files are its own."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -94,7 +95,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
         return removed
     for entry in entries:
         m = _TEMP_NAME.match(entry.name)
-        if not m or not entry.is_file() or _alive(int(m["pid"] or m["old_pid"])):
+        if not m or not entry.is_file() or alive(int(m["pid"] or m["old_pid"])):
             continue
         try:
             entry.unlink()
