@@ -24,6 +24,7 @@ frameworks draw different masks; the report says so.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -47,6 +48,7 @@ from parity.randomize import RESIDUAL_SCALE, calibrate_batchnorm, damp_residual_
 from parity.results import Report
 from parity.references import rejudge_eval_float32
 from parity.steps import ADAM, SGD, check_steps
+from parity.trail import Trail
 
 CALIBRATION_BATCH = 16  # samples in the pass that sets BatchNorm's running statistics (randomize.py)
 # ... or fewer, at least 2, where fewer samples still give the deepest feature map (taken at
@@ -108,7 +110,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
     pools are not (their float64 backward divides in float32). ``calibration`` is (positions
     per channel at the deepest map, most samples) for the BatchNorm calibration pass.
     """
-    with judge_exact_float64(exact_float64):
+    with judge_exact_float64(exact_float64), contextlib.ExitStack() as files:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if inputs is None and input_shape is None:
@@ -146,9 +148,18 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         # torch's after a copy, or the user's when copy_weights=False).
         # Only the train and step checks change weights (BN statistics included); an eval-only
         # comparison (a real-size case) need not hold a second copy.
-        t_initial = {k: v.detach().clone() for k, v in torch_module.state_dict().items()} if train else None
+        # torch's initial weights wait in a file (parity/trail.py), not in memory: the step checks
+        # would otherwise hold them through every step, one more copy of a float64 VGG (1.15 GB).
+        initial = files.enter_context(Trail()) if train else None
+        if initial is not None:
+            initial.write("initial", 0, torch_module.state_dict().items())
+
+        def t_initial() -> dict[str, torch.Tensor]:
+            # Fresh read-only maps each time, whose pages leave the process with the dict.
+            return {k: initial.read("initial", 0, k) for k in initial.names("initial", 0)}
+
         # After a copy paddle's initial weights are torch's (the copy check proved them
-        # equal), so they are made again from t_initial rather than held twice: a float64 VGG is
+        # equal), so they are made again from torch's rather than held twice: a float64 VGG is
         # 1 GB per copy, and the step checks hold several more (gradients, optimizer state).
         p_initial = None if copy_weights else {k: W.to_numpy(v) for k, v in paddle_module.state_dict().items()}
 
@@ -156,10 +167,10 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             if p_initial is not None:
                 W.load_paddle(layer, p_initial)
             else:  # in place, through views of paddle's memory: no second copy of a float64 VGG
-                bridge.load_from_torch(layer, t_initial, kmap.triples())
+                bridge.load_from_torch(layer, t_initial(), kmap.triples())
 
         def reset() -> None:
-            torch_module.load_state_dict(t_initial)
+            torch_module.load_state_dict(t_initial())
             load_paddle_initial(paddle_module)
             # Gradients of an earlier check would otherwise stay allocated through the next.
             torch_module.zero_grad(set_to_none=True)
@@ -168,8 +179,8 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         def torch_twin() -> torch.nn.Module:
             # A second torch copy at the initial weights, for the rounding-sensitivity baseline.
             twin = copy.deepcopy(torch_module)
-            if t_initial is not None:
-                twin.load_state_dict(t_initial)
+            if initial is not None:
+                twin.load_state_dict(t_initial())
             return twin
 
         def paddle_twin() -> paddle.nn.Layer:

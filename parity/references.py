@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import torch
 
+from parity import bridge
 from parity.judge import Check, own_error, rejudge
 from parity.modes import paddle_loss, paddle_train_mode, tensors, torch_loss, torch_train_mode
 
@@ -134,7 +135,9 @@ class PaddleRun:
                 (f"output {i}", a.numpy(), b.numpy()) for i, (a, b) in enumerate(zip(self.outs, outs2))],
             "train_input_grad": [("input", self.input_grad, xp2.grad.numpy())]
             if self.input_grad is not None and xp2.grad is not None else [],
-            "train_param_grads": [(n, q.grad.numpy(), theirs[n].grad.numpy()) for n, q in mine.items()
+            # Views of paddle's memory, not .numpy() copies: the metrics read them in place, where
+            # a copy of each side's gradients is two more copies of the model.
+            "train_param_grads": [(n, bridge.view(q.grad), bridge.view(theirs[n].grad)) for n, q in mine.items()
                                   if q.grad is not None and theirs[n].grad is not None],
             "bn_stats": [(k, sd[k].numpy(), twin_sd[k].numpy()) for k in self.bn_keys],
         }

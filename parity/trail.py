@@ -1,4 +1,4 @@
-"""torch's side of an optimizer-step check, kept on disk so that the two frameworks' optimizers never run at once.
+"""torch's weights kept on disk while a comparison runs: each optimizer step's, and the initial ones.
 
 The step checks (parity/steps.py) run torch's K steps first and write, after each step,
 torch's weights and BatchNorm statistics (and, in float32, the gradients paddle will step
@@ -6,11 +6,13 @@ on) to one file per step; paddle then runs its K steps and is compared, step by 
 what the files hold. Run in lockstep, both sides' weights, gradients and optimizer moments
 were alive together: eight copies of the model in an Adam check, plus the initial weights
 kept for the next check, which took float64 VGG-19-BN's case to 11.0 GB. One side at a
-time it is five or six copies; the trail itself is in the page cache, which the kernel
-can write out, and a step's file is read back one tensor at a time through a memory map.
+time, and with the initial weights (which every check starts from) in a file as well
+(parity/compare.py), it is five; the trail itself is in the page cache, which the kernel can
+write out, and a file is read back one tensor at a time through a memory map.
 
-The files live in a fresh folder ``parity-steps-PID-*`` in the temporary directory, removed
-when the check ends; a folder left by a killed process is removed by the next trail made.
+The files live in a fresh folder ``parity-trail-PID-*`` in the temporary directory, removed
+when the check or comparison ends; a folder left by a killed process is removed by the
+next trail made.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import torch
 
 from zoo.files import WriteError, alive, reason
 
-PREFIX = "parity-steps-"
+PREFIX = "parity-trail-"
 
 
 def remove_stale(folder: str | os.PathLike | None = None) -> list[Path]:
@@ -52,7 +54,7 @@ class Trail:
         try:
             self.folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
         except OSError as exc:
-            raise WriteError(parent, f"the step checks keep torch's steps there: {reason(exc)}", exc.errno) from exc
+            raise WriteError(parent, f"the checks keep torch's weights there: {reason(exc)}", exc.errno) from exc
         # (kind, step) -> name -> (byte offset, dtype, shape)
         self.index: dict[tuple[str, int], dict[str, tuple[int, np.dtype, tuple[int, ...]]]] = {}
 

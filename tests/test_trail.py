@@ -68,7 +68,7 @@ def test_a_write_failure_names_the_path_and_the_reason(tmp_path):
 def test_an_unusable_temporary_folder_is_named(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("")
-    with pytest.raises(WriteError, match=r"cannot write .*afile: the step checks keep"):
+    with pytest.raises(WriteError, match=r"cannot write .*afile: the checks keep torch's weights there"):
         Trail(afile)
 
 
@@ -99,5 +99,5 @@ def test_the_step_checks_never_hold_both_optimizers_and_leave_no_files(dtype, tm
     report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
     assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
     assert alive_at_paddle == [False, False]  # one SGD check, one Adam check
-    assert list(tmp_path.glob(trail.PREFIX + "*")) == []
+    assert list(tmp_path.glob(trail.PREFIX + "*")) == []  # the steps' trail and the initial weights' file
     assert np.isfinite(report.check("adam_steps").max_rel)
