@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
     # torch in this process; torch takes its thread count from it too.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     from parity.display import Display
-    from parity.run import INTERRUPTED_EXIT, run_cases
+    from parity.run import INTERRUPTED_EXIT, RETIRE_ABOVE_MB, run_cases
 
     start = time.perf_counter()
     print(f"{len(cases)} cases, {jobs} job{'s' if jobs > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}",
@@ -153,6 +153,9 @@ def _run(args: argparse.Namespace, cases, jobs: int, threads: int) -> int:
     if result.interrupted:
         print(f"\ninterrupted: {len(reports)} of {result.total} cases finished")
     print(format_summary(reports))
+    if result.retired:
+        print(f"{result.retired} worker{'s' if result.retired > 1 else ''} replaced after a case that left more "
+              f"than {RETIRE_ABOVE_MB / 1024:g} GB resident behind it")
     print(f"wall time {time.perf_counter() - start:.1f}s")
     if args.json:
         try:

@@ -22,11 +22,20 @@ def reset_peak() -> bool:
         return False
 
 
+def resident_mb() -> float | None:
+    """The resident size now ("VmRSS"), in MiB; None where /proc does not say."""
+    return _status_mb("VmRSS:")
+
+
 def peak_mb() -> float | None:
     """The peak resident size since the last reset (or the process start), in MiB."""
+    return _status_mb("VmHWM:")
+
+
+def _status_mb(field: str) -> float | None:
     try:
         for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024  # reported in kB
     except (OSError, ValueError, IndexError):
         pass

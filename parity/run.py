@@ -11,7 +11,9 @@ A case is one call of a per-case function (by default ``run_case``: one
   heaviest start first;
 - a listener (``Display`` for the CLI) hears when each case starts, which check it is in
   (``parity.progress``) and how it ended;
-- Ctrl-C stops the run and returns what finished, marked ``interrupted``.
+- Ctrl-C stops the run and returns what finished, marked ``interrupted``;
+- a worker that keeps more than RETIRE_ABOVE_MB resident after a case is replaced by a
+  fresh one, so that no case runs on top of what an earlier one left behind.
 
 This module imports neither torch nor paddle: the CLI imports it before they load, and
 so does every worker before it sets its thread count.
@@ -50,6 +52,15 @@ BYTES_PER_PARAMETER = {("steps", "float64"): 115, ("steps", "float32"): 75, ("tr
                        ("train", "float32"): 70, ("eval", "float64"): 60, ("eval", "float32"): 45}
 # How often the display redraws a running case's check and seconds.
 TICK_S = 1.0
+# A worker whose resident size, after a case and after handing freed memory back
+# (hugepages.release), is this much above its size before its first case leaves, and a fresh
+# one takes its place. In the full run of 2026-12-06 (at 876d8e6) one worker kept ~5.5 GB
+# after its run of VGG float32 parity cases, and every later case on it (a LeNet's included)
+# peaked at 7.5-9.9 GB; the same cases on the other worker peaked at 2-3.5 GB. One VGG-11
+# float64 parity case alone left 1.3-1.8 GB resident after it in one process. What holds it
+# (framework allocator pools, heap fragmentation) was not established; a fresh process holds
+# none of it, and costs an interpreter start with both frameworks' imports (5-10 s).
+RETIRE_ABOVE_MB = 1024
 # The exit status of a run stopped by Ctrl-C, as a shell reports a death by SIGINT.
 INTERRUPTED_EXIT = 128 + signal.SIGINT
 
@@ -87,11 +98,13 @@ class Outcome:
 
 @dataclass
 class RunResult:
-    """The outcomes of the cases that finished, in the cases' order; ``interrupted`` after Ctrl-C."""
+    """The outcomes of the cases that finished, in the cases' order; ``interrupted`` after Ctrl-C;
+    ``retired``: how many workers were replaced for the memory they kept (RETIRE_ABOVE_MB)."""
 
     outcomes: list[Outcome]
     total: int
     interrupted: bool = False
+    retired: int = 0
 
 
 def resolve(targets: Iterable[str]) -> list[str]:
@@ -249,21 +262,25 @@ def _outcome_of(case: Case, fn: Callable[[Case], Any], start: float) -> Outcome:
 def run_cases(cases: Sequence[Case], fn: Callable[[Case], Any] = run_case, *, jobs: int = 1,
               threads: int | None = None, listener: Listener | None = None,
               stop_on: Callable[[Outcome], bool] = lambda o: False,
-              prepare: Callable[[], None] | None = load_harness) -> RunResult:
+              prepare: Callable[[], None] | None = load_harness,
+              retire_above_mb: float | None = RETIRE_ABOVE_MB) -> RunResult:
     """Run ``fn`` on every case and return the outcomes in the cases' order.
 
     ``jobs > 1`` runs them in that many spawned workers with ``threads`` threads each
     (default: the cores shared out), each of which calls ``prepare`` first; ``fn`` and
     ``prepare`` must then be importable by name. A case for
     which ``stop_on`` is true stops the run: no further case starts and the running ones
-    are ended. Ctrl-C does the same and marks the result ``interrupted``."""
+    are ended. Ctrl-C does the same and marks the result ``interrupted``. A worker that keeps
+    more than ``retire_above_mb`` resident after a case is replaced (None: never); cases run
+    here (``jobs=1``) share this process whatever they keep."""
     listener = listener or Listener()
+    retired = 0
     if jobs <= 1 or len(cases) <= 1:
         done, interrupted = _run_here(cases, fn, listener, stop_on, prepare)
     else:
-        done, interrupted = _run_workers(cases, fn, jobs, threads or threads_per_job(jobs), listener, stop_on,
-                                         prepare)
-    return RunResult([done[i] for i in sorted(done)], len(cases), interrupted)
+        done, interrupted, retired = _run_workers(cases, fn, jobs, threads or threads_per_job(jobs), listener,
+                                                  stop_on, prepare, retire_above_mb)
+    return RunResult([done[i] for i in sorted(done)], len(cases), interrupted, retired)
 
 
 class _Interrupts:
@@ -333,10 +350,12 @@ class _Ticker:
         self._thread.join()
 
 
-def _worker(tasks, conn, threads: int, prepare: Callable[[], None] | None) -> None:
+def _worker(tasks, conn, threads: int, prepare: Callable[[], None] | None,
+            retire_above_mb: float | None = None) -> None:
     """A worker process: set the thread count before any framework loads, prepare, then run
     cases until None, telling the parent through its own pipe (a shared queue would hang
-    every worker if one were killed while holding its lock)."""
+    every worker if one were killed while holding its lock). After a case that leaves it
+    more than ``retire_above_mb`` above its size before the first, it says so and leaves."""
     # The parent handles Ctrl-C (a terminal sends it to the whole process group) and ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # torch and paddle both take their thread count from it when they load.
@@ -345,17 +364,29 @@ def _worker(tasks, conn, threads: int, prepare: Callable[[], None] | None) -> No
         prepare()
     # paddle's import makes SIGTERM print a "FatalError" report; ending a worker is no error.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    baseline = peakmem.resident_mb()
     while (task := tasks.get()) is not None:
         index, case, fn = task
         conn.send(("started", index, None))
         with progress.listening(lambda name: conn.send(("phase", index, name))):
             outcome = _outcome_of(case, fn, time.perf_counter())
+        retire = False
+        if retire_above_mb is not None and baseline is not None:
+            del task  # the case's arguments, before what it left is measured
+            hugepages.release()
+            kept = peakmem.resident_mb()
+            # Said before the case's end: the parent gives an ended worker its next case at once.
+            retire = kept is not None and kept - baseline > retire_above_mb
+            if retire:
+                conn.send(("retiring", index, kept - baseline))
         try:
             conn.send(("ended", index, outcome))
         except Exception as exc:  # an unpicklable report (pickling fails before anything is sent)
             conn.send(("ended", index, Outcome(case, error=f"cannot send the result: {exc}",
                                               error_type=type(exc).__name__, message=str(exc),
                                               seconds=outcome.seconds)))
+        if retire:
+            break
     leave()
 
 
@@ -375,30 +406,38 @@ class _Slot:
     conn: Any
     index: int | None = None  # the case it runs
     started: float = 0.0
+    retiring: bool = False  # leaves after its case (RETIRE_ABOVE_MB)
 
 
-def _start_worker(ctx, threads: int, prepare) -> _Slot:
+def _start_worker(ctx, threads: int, prepare, retire_above_mb: float | None = None) -> _Slot:
     tasks = ctx.SimpleQueue()
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(tasks, send, threads, prepare), daemon=True)
+    proc = ctx.Process(target=_worker, args=(tasks, send, threads, prepare, retire_above_mb), daemon=True)
     proc.start()
     send.close()  # the worker's end; ours reads EOF if the worker dies
     return _Slot(proc, tasks, receive)
 
 
-def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on,
-                 prepare) -> tuple[dict[int, Outcome], bool]:
+def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on, prepare,
+                 retire_above_mb: float | None = None) -> tuple[dict[int, Outcome], bool, int]:
     ctx = mp.get_context("spawn")
-    start = functools.partial(_start_worker, ctx, threads, prepare)
+    start = functools.partial(_start_worker, ctx, threads, prepare, retire_above_mb)
     slots = [start() for _ in range(min(jobs, len(cases)))]
     # Heaviest first (stable): the largest cases are also the longest, and started early they
     # overlap the many small ones; started last, a float64 VGG ran alone for minutes at the end.
     pending = sorted(range(len(cases)), key=lambda i: -cases[i].weight)
     done: dict[int, Outcome] = {}
     stopping = False
+    retired = 0
     ticked = time.monotonic()
     try:
         while len(done) < len(cases):
+            for k, slot in enumerate(slots):
+                if slot.retiring and slot.index is None:
+                    slot.process.join(10)  # it leaves right after its case's end
+                    slot.conn.close()
+                    slots[k] = start()
+                    retired += 1
             if not stopping:
                 _assign(cases, fn, slots, pending)
             busy = [s for s in slots if s.index is not None]
@@ -417,9 +456,9 @@ def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on
             if time.monotonic() - ticked >= TICK_S:
                 ticked = time.monotonic()
                 listener.tick()
-        return done, False
+        return done, False, retired
     except KeyboardInterrupt:
-        return done, True
+        return done, True, retired
     finally:
         _close(slots)
 
@@ -433,6 +472,8 @@ def _receive(cases, slot: _Slot, done, listener: Listener, stop_on) -> bool:
             if kind == "started":
                 slot.started = time.perf_counter()
                 listener.started(index, cases[index])
+            elif kind == "retiring":
+                slot.retiring = True
             elif kind == "phase":
                 listener.phase(index, payload)
             else:
@@ -476,7 +517,9 @@ def _finish(slot: _Slot, outcome: Outcome, done: dict[int, Outcome], listener: L
 def _close(slots: list[_Slot]) -> None:
     """Idle workers leave on None; busy ones (after Ctrl-C or a stop) are ended."""
     for slot in slots:
-        if slot.index is None and slot.process.is_alive():
+        if slot.retiring and slot.index is None:
+            pass  # leaving by itself
+        elif slot.index is None and slot.process.is_alive():
             try:
                 slot.tasks.put(None)
             except (OSError, ValueError):

@@ -34,6 +34,9 @@ class FakeReport:
         return [c for c in self.checks if not c.passed]
 
 
+KEPT = []
+
+
 def fake_case(case: R.Case) -> FakeReport:
     """A stand-in for run_model, driven by the case's kwargs (module-level: workers import it by name)."""
     began = time.time()
@@ -44,6 +47,11 @@ def fake_case(case: R.Case) -> FakeReport:
         raise KeyboardInterrupt  # Ctrl-C while this process runs the case itself
     if case.kwargs.get("exit"):
         os._exit(9)  # as the out-of-memory killer would end it
+    if case.kwargs.get("keep_mb"):  # memory the case leaves resident behind it, for good
+        block = mmap.mmap(-1, case.kwargs["keep_mb"] * 2**20)
+        for offset in range(0, len(block), mmap.PAGESIZE):
+            block[offset] = 1
+        KEPT.append(block)
     if case.kwargs.get("raise"):
         raise case.kwargs["raise"]("bad case")
     ok = case.kwargs.get("ok", True)
@@ -120,6 +128,25 @@ def test_a_dead_worker_fails_its_case_and_is_replaced():
     dead, *rest = result.outcomes
     assert dead.error_type == "WorkerDied" and "exit code 9" in dead.message
     assert [o.report.ok for o in rest] == [True, True]
+
+
+def test_a_worker_that_keeps_memory_after_a_case_is_replaced():
+    from parity import peakmem
+
+    if peakmem.resident_mb() is None:
+        pytest.skip("no /proc resident size here")
+    # Case 0 leaves 300 MB behind; case 1 keeps the other worker busy meanwhile, so cases 2
+    # and 3 must run on a fresh worker (or on case 1's), never on case 0's.
+    work = cases({"keep_mb": 300, "sleep": 0.2}, {"sleep": 1.5}, {}, {})
+    result = R.run_cases(work, fake_case, jobs=2, threads=1, prepare=None, retire_above_mb=200)
+    pids = [o.report.pid for o in result.outcomes]
+    assert all(o.report.ok for o in result.outcomes)
+    assert result.retired == 1
+    assert pids[0] not in pids[1:] and len(set(pids)) == 3
+    # Below the limit the worker stays: two workers in all.
+    calm = R.run_cases(cases({"keep_mb": 50, "sleep": 0.2}, {"sleep": 1.5}, {}, {}), fake_case, jobs=2, threads=1,
+                       prepare=None, retire_above_mb=200)
+    assert calm.retired == 0 and len({o.report.pid for o in calm.outcomes}) == 2
 
 
 def test_assign_fills_idle_workers_within_the_memory_budget():
