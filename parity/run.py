@@ -433,7 +433,8 @@ def _run_workers(cases, fn, jobs: int, threads: int, listener: Listener, stop_on
     try:
         while len(done) < len(cases):
             for k, slot in enumerate(slots):
-                if slot.retiring and slot.index is None:
+                # Replaced only while there is work for it: a fresh worker imports both frameworks first.
+                if slot.retiring and slot.index is None and pending and not stopping:
                     slot.process.join(10)  # it leaves right after its case's end
                     slot.conn.close()
                     slots[k] = start()
