@@ -7,8 +7,8 @@ A case is one call of a per-case function (by default ``run_case``: one
   processes started with 'spawn' (torch and paddle do not survive a fork after import),
   each with ``threads`` threads, and streams each result as it finishes;
 - cases whose estimated peak memory adds up to more than the machine can hold never run
-  at the same time (``memory_weight``: a float64 VGG alone peaks at about 16 GB), and the
-  heaviest start first;
+  at the same time (``memory_weight``: a float64 VGG-19-BN parity case alone peaked at
+  16 GB in 2026-11, 6.8 GB on 2026-12-06), and the heaviest start first;
 - a listener (``Display`` for the CLI) hears when each case starts, which check it is in
   (``parity.progress``) and how it ended;
 - Ctrl-C stops the run and returns what finished, marked ``interrupted``;
