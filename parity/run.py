@@ -56,7 +56,7 @@ TICK_S = 1.0
 # (hugepages.release), is this much above its size before its first case leaves, and a fresh
 # one takes its place. In the full run of 2026-12-06 (at 876d8e6) one worker kept ~5.5 GB
 # after its run of VGG float32 parity cases, and every later case on it (a LeNet's included)
-# peaked at 7.5-9.9 GB; the same cases on the other worker peaked at 2-3.5 GB. One VGG-11
+# peaked at 7.5-9.9 GB, where they had peaked at 1.2-4.6 GB in the morning's run. One VGG-11
 # float64 parity case alone left 1.3-1.8 GB resident after it in one process. What holds it
 # (framework allocator pools, heap fragmentation) was not established; a fresh process holds
 # none of it, and costs an interpreter start with both frameworks' imports (5-10 s).
