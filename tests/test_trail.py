@@ -32,16 +32,79 @@ def test_tensors_come_back_bit_for_bit_in_their_dtype_and_shape(tmp_path):
             assert back.dtype == value.dtype and back.shape == value.shape
             assert torch.equal(back, value)
         t.drop("state", 1)
-        assert t.names("state", 1) == set() and not (t.folder / "state-1.bin").exists()
-        folder = t.folder
-    assert not folder.exists()
+        assert t.names("state", 1) == set()
 
 
-def test_the_folder_goes_when_the_block_fails(tmp_path):
+def test_a_dropped_file_is_rewritten_in_place_by_the_next_write(tmp_path):
+    """The next step (or the next trail of the process) writes over a file given back, from its
+    start: what it reads is the new data, and the old, longer tail is never read."""
+    with Trail(tmp_path) as t:
+        t.write("state", 1, [("w", torch.arange(1000, dtype=torch.float64))])
+        first = t.paths[("state", 1)]
+        t.drop("state", 1)
+        t.write("state", 2, [("w", torch.full((10,), -1.0)), ("b", torch.ones(3, dtype=torch.float64))])
+        assert t.paths[("state", 2)] == first  # the same file, not a new one
+        assert torch.equal(t.read("state", 2, "w"), torch.full((10,), -1.0))
+        assert torch.equal(t.read("state", 2, "b"), torch.ones(3, dtype=torch.float64))
+    with Trail(tmp_path) as later:  # another trail of this process reuses it too
+        later.write("initial", 0, [("w", torch.zeros(4))])
+        assert later.paths[("initial", 0)] == first
+    assert list(first.parent.iterdir()) == [first]
+
+
+def test_a_file_still_read_is_never_rewritten(tmp_path):
+    """A tensor read earlier keeps its values: while anything still maps a file, a write takes another."""
+    with Trail(tmp_path) as t:
+        t.write("grad", 1, [("w", torch.ones(100))])
+        kept = t.read("grad", 1, "w")
+        t.drop("grad", 1)
+        t.write("grad", 2, [("w", torch.zeros(100))])
+        assert t.paths[("grad", 2)] != t.folder / "1.bin" or not torch.equal(kept, torch.zeros(100))
+        assert torch.equal(kept, torch.ones(100))
+        del kept
+        t.drop("grad", 2)
+        t.write("grad", 3, [("w", torch.full((100,), 3.0))])
+        assert len(list(t.folder.iterdir())) == 2  # both files free again: no third made
+
+
+def test_two_trails_alive_at_once_never_share_a_file(tmp_path):
+    with Trail(tmp_path) as a, Trail(tmp_path) as b:
+        a.write("initial", 0, [("w", torch.ones(5))])
+        b.write("state", 1, [("w", torch.zeros(5))])
+        assert a.paths[("initial", 0)] != b.paths[("state", 1)]
+        assert torch.equal(a.read("initial", 0, "w"), torch.ones(5))
+
+
+def test_the_files_are_handed_back_when_the_block_fails(tmp_path):
     with pytest.raises(RuntimeError):
         with Trail(tmp_path) as t:
             t.write("grad", 1, [("w", torch.ones(3))])
             raise RuntimeError("a check failed mid-way")
+    assert t.paths == {} and t.index == {}
+    with Trail(tmp_path) as again:
+        again.write("grad", 1, [("w", torch.ones(3))])
+        assert len(list(again.folder.iterdir())) == 1
+
+
+_MAKE_A_TRAIL = """
+import sys, torch
+from parity.trail import Trail
+t = Trail(sys.argv[1])
+t.write("state", 1, [("w", torch.ones(8))])
+print(t.folder, flush=True)
+if sys.argv[2] == "leave":
+    from parity.run import leave
+    leave(0)
+"""
+
+
+@pytest.mark.parametrize("ending", ["exit", "leave"])
+def test_the_process_folder_goes_when_the_process_ends(tmp_path, ending):
+    """However the process ends normally (the interpreter's exit, or parity.run.leave, which skips it)."""
+    done = subprocess.run([sys.executable, "-c", _MAKE_A_TRAIL, str(tmp_path), ending], capture_output=True,
+                          text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(tmp_path / trail.PREFIX))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -61,7 +124,7 @@ def test_a_killed_process_trail_is_removed_by_the_next_one(tmp_path):
 def test_a_write_failure_names_the_path_and_the_reason(tmp_path):
     with Trail(tmp_path) as t:
         t.folder.rmdir()
-        with pytest.raises(WriteError, match=r"cannot write .*state-2\.bin: torch's step 2 .*no such file or directory"):
+        with pytest.raises(WriteError, match=r"cannot write .*parity-trail-.*\.bin: torch's step 2 .*no such file or directory"):
             t.write("state", 2, [("w", torch.ones(3))])
 
 
@@ -99,5 +162,13 @@ def test_the_step_checks_never_hold_both_optimizers_and_leave_no_files(dtype, tm
     report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
     assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
     assert alive_at_paddle == [False, False]  # one SGD check, one Adam check
-    assert list(tmp_path.glob(trail.PREFIX + "*")) == []  # the steps' trail and the initial weights' file
+    # The steps' trails and the initial weights' file gave their files back, for the next
+    # comparison to rewrite: as many as were held at once, the initial weights and torch's
+    # 3 steps (each step's gradients too, in float32) ...
+    (folder,) = tmp_path.glob(trail.PREFIX + "*")
+    files = trail._FILES[tmp_path]
+    assert sorted(files.free) == sorted(folder.iterdir()) and len(files.free) == (7 if dtype == "float32" else 4)
+    # ... and a second comparison makes none.
+    compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
+    assert len(list(folder.iterdir())) == len(files.free)
     assert np.isfinite(report.check("adam_steps").max_rel)
