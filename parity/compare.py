@@ -256,12 +256,13 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             trained = True
         if train and steps > 0 and not stochastic:
             batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
+            own_memo: dict[str, float] = {}
             for opt in ("sgd", "adam"):
                 if trained:
                     reset()
                 progress.phase(f"{opt}_steps")
                 report.checks.append(check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, opt,
-                                                   torch_twin, seed))
+                                                   torch_twin, seed, own_memo))
                 trained = True
         for c in report.failed():
             if c.name != "eval_forward":  # that one got its hints while the modules held the compared weights

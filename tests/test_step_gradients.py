@@ -68,3 +68,25 @@ def test_a_mistake_in_a_well_conditioned_pair_keeps_its_step_failure():
         assert not check.passed, str(report)
         assert f"at step 1 (tolerance {FIXED:.0e})" in check.detail, check.detail
         assert "below the fixed bound, which stands" in check.detail, check.detail
+
+
+def test_torchs_own_step_one_error_is_measured_once_per_comparison(monkeypatch):
+    # Step 1's gradients are taken at the initial weights on the first batch whatever the
+    # optimizer, so the Adam check reuses what the SGD check measured: the same number in both
+    # details, one measurement.
+    import parity.steps as steps
+
+    calls = []
+    measure = steps.torch_own_gradient_error
+
+    def counted(*args, **kwargs):
+        calls.append(measure(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(steps, "torch_own_gradient_error", counted)
+    report = compare_modules(TorchCancelling(), PaddleCancelling(), inputs=X, dtype="float32", steps=2,
+                             num_classes=2)
+    assert len(calls) == 1 and calls[0] > 0
+    owns = {name: report.check(name).detail.split("torch float32 against torch float64 on that batch: ")[1]
+            .split(",")[0] for name in ("sgd_steps", "adam_steps")}
+    assert owns["sgd_steps"] == owns["adam_steps"] == f"{calls[0]:.1e}", owns
