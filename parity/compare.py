@@ -235,10 +235,6 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         labels = rng.randint(0, num_classes, size=x.shape[0]).astype("int64") if num_classes else None
         proj = Projections(rng.randint(2**31))
 
-        # A check that trains leaves the weights (BN statistics included) changed; the next one
-        # starts from the initial weights again. There is no reset after the last: nothing reads
-        # the modules after it, and reloading a float64 VGG costs seconds (so both end trained).
-        trained = False
         if train and grads:
             progress.phase("train")
         if train and grads and stochastic:
@@ -249,11 +245,13 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
                                                  None, seed, stochastic=True))
             finally:
                 shared.restore()
-            trained = True
         elif train and grads:
             report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
                                              torch_twin, seed, paddle_twin))
-            trained = True
+        # A check that trains leaves the weights (BN statistics included) changed; the next one
+        # starts from the initial weights again. There is no reset after the last: nothing reads
+        # the modules after it, and reloading a float64 VGG costs seconds (so both end trained).
+        trained = train and grads
         if train and steps > 0 and not stochastic:
             batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
             own_memo: dict[str, float] = {}
