@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import torch
 
+from paddle_impl.layers import batch_norm
 from parity.compare import compare_modules
 from parity.steps import STEP_GRADIENT_FACTOR
 from parity.judge import TOLERANCES
@@ -90,3 +91,63 @@ def test_torchs_own_step_one_error_is_measured_once_per_comparison(monkeypatch):
     owns = {name: report.check(name).detail.split("torch float32 against torch float64 on that batch: ")[1]
             .split(",")[0] for name in ("sgd_steps", "adam_steps")}
     assert owns["sgd_steps"] == owns["adam_steps"] == f"{calls[0]:.1e}", owns
+
+
+class TorchNormed(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Linear(8, 6)
+        self.bn = torch.nn.BatchNorm1d(6)
+        self.fc2 = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+class PaddleNormed(paddle.nn.Layer):
+    # paddle_impl's BatchNorm keeps torch's unbiased running variance; paddle's own keeps the
+    # biased one (PITFALLS.md), which the step checks would rightly fail.
+    def __init__(self, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.fc1 = paddle.nn.Linear(8, 6)
+        self.bn = batch_norm(1, 6, momentum=momentum)
+        self.fc2 = paddle.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.fc2(paddle.nn.functional.relu(self.bn(self.fc1(x))))
+
+
+def _count_paddle_backwards(monkeypatch) -> list[int]:
+    import parity.steps as steps
+
+    calls = []
+    loss = steps.paddle_loss
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "paddle_loss", counted)
+    return calls
+
+
+def test_float32_steps_take_paddles_own_gradients_at_step_one_only(monkeypatch):
+    # paddle steps on torch's gradients in float32, so its own are needed only where they are
+    # judged (step 1); from step 2 it runs the train-mode forward alone. Its BatchNorm
+    # statistics must still follow torch's through steps 2 and 3, and a momentum mistake,
+    # which only the running statistics show, must still fail the step checks.
+    calls = _count_paddle_backwards(monkeypatch)
+    report = compare_modules(TorchNormed(), PaddleNormed(), inputs=X, dtype="float32", steps=3, num_classes=2)
+    assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
+    assert len(calls) == 2, calls  # one backward per step check
+    assert "its own, at step 1, agreed with them to norm_rel" in report.check("sgd_steps").detail
+
+    calls.clear()
+    report = compare_modules(TorchNormed(), PaddleNormed(), inputs=X, dtype="float64", steps=3, num_classes=2)
+    assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
+    assert len(calls) == 6, calls  # float64 steps each side on its own gradients
+
+    report = compare_modules(TorchNormed(), PaddleNormed(momentum=0.2), inputs=X, dtype="float32", steps=3,
+                             num_classes=2)
+    for name in ("bn_stats", "sgd_steps", "adam_steps"):
+        assert not report.check(name).passed, str(report)
