@@ -227,7 +227,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         report.checks.append(check)
         report.checks.append(check_input_sensitivity(torch_module, x, t_out, dtype, seed))
         if hot:
-            report.checks.extend(check_hot(torch_module, paddle_module, x, dtype))
+            report.checks.extend(check_hot(torch_module, paddle_module, x, dtype, torch_twin))
         n_out = len(t_out)
         out_shape = tuple(t_out[0].shape) if t_out else ()
         if num_classes is None and len(out_shape) == 2:
@@ -242,7 +242,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
             try:
                 report.checks.append(check_masks(shared))
                 report.checks.extend(check_train(torch_module, paddle_module, kmap, x, labels, proj, dtype, report,
-                                                 None, seed, stochastic=True))
+                                                 torch_twin, seed, paddle_twin, stochastic=True))
             finally:
                 shared.restore()
         elif train and grads:

@@ -90,3 +90,29 @@ def heat(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> Heat:
 
         h.undo.append(m.register_forward_pre_hook(paddle_hook).remove)
     return h
+
+
+def follow(torch_module: torch.nn.Module, factors: list[float]) -> Callable[[], None]:
+    """Scale the input of each of ``torch_module``'s clipped or saturating layers by ``factors``
+    in call order, as paddle's side of ``heat`` does: a float64 copy of torch's module then
+    runs the heated network of a float32 run, with that run's factors (parity.checks.check_hot's
+    rejudge). Returns the function that removes the hooks."""
+    calls = [0]
+    undo = [torch_module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, 0)).remove]
+    for _, m in torch_module.named_modules():
+        if type(m).__name__ not in KINKS:
+            continue
+
+        def hook(_m, inputs):
+            f = factors[calls[0]] if calls[0] < len(factors) else float("nan")
+            calls[0] += 1
+            return (inputs[0] * f,) + tuple(inputs[1:])
+
+        undo.append(m.register_forward_pre_hook(hook).remove)
+
+    def remove() -> None:
+        for fn in undo:
+            fn()
+
+    return remove
+

@@ -111,13 +111,27 @@ def _attach(m: Any, name: str, source: MaskSource, dropout: tuple, forward: Call
 def share(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, seed: int) -> Shared:
     """Make every stochastic layer of both modules draw from one shared stream (see the module
     docstring); each top-level forward restarts the stream on its side."""
-    shared = Shared()
-    t_src, p_src = MaskSource(seed), MaskSource(seed)
+    shared = share_torch(torch_module, seed)
+    share_paddle(paddle_module, seed, shared)
+    return shared
+
+
+def share_torch(torch_module: torch.nn.Module, seed: int, shared: Shared | None = None) -> Shared:
+    """torch's half of ``share``: alone, it gives a copy of torch's module (a rejudge's
+    reference run) the masks that the compared run drew."""
+    shared = shared or Shared()
+    source = MaskSource(seed)
     for name, m in torch_module.named_modules():
-        _attach(m, name, t_src, TORCH_DROPOUT, _torch_dropout, shared, shared.torch_layers, "torch")
+        _attach(m, name, source, TORCH_DROPOUT, _torch_dropout, shared, shared.torch_layers, "torch")
+    shared.undo.append(torch_module.register_forward_pre_hook(lambda *_: source.reset()).remove)
+    return shared
+
+
+def share_paddle(paddle_module: paddle.nn.Layer, seed: int, shared: Shared | None = None) -> Shared:
+    """paddle's half of ``share`` (see share_torch)."""
+    shared = shared or Shared()
+    source = MaskSource(seed)
     for name, m in paddle_module.named_sublayers():
-        _attach(m, name, p_src, PADDLE_DROPOUT, _paddle_dropout, shared, shared.paddle_layers, "paddle")
-    h_t = torch_module.register_forward_pre_hook(lambda *_: t_src.reset())
-    h_p = paddle_module.register_forward_pre_hook(lambda *_: p_src.reset())
-    shared.undo.extend([h_t.remove, h_p.remove])
+        _attach(m, name, source, PADDLE_DROPOUT, _paddle_dropout, shared, shared.paddle_layers, "paddle")
+    shared.undo.append(paddle_module.register_forward_pre_hook(lambda *_: source.reset()).remove)
     return shared

@@ -236,6 +236,13 @@ MISTAKES: tuple[Mistake, ...] = (
             "the weights put an activation above 6: it did with weights drawn in float32 and cast, and not "
             "with the same seed drawn in float64; the hot case crosses the clip whatever the draw",
             case="hot"),
+    Mistake("mobilenet_v2_stem_relu_float32", "clip", "mobilenet_v2", T, "torch_impl/mobilenet.py",
+            "features: list[nn.Module] = [ConvNormAct(dims, in_channels, blocks[0][0], 3, 2, activation=nn.ReLU6)]",
+            "features: list[nn.Module] = [ConvNormAct(dims, in_channels, blocks[0][0], 3, 2, activation=nn.ReLU)]",
+            "hot_forward", "features.0.2",
+            "the stem's ReLU6 as ReLU, in the 1D float32 hot run: that run needs its rejudge against torch "
+            "float32's own error (1.1e-4 against 1e-4 on correct twins), which must not excuse a clip left out",
+            case="hot", dims=1, dtype="float32"),
     Mistake("lenet_relu6", "clip", "lenet5", P, "paddle_impl/lenet.py",
             'ACTIVATIONS = {"relu": nn.ReLU,', 'ACTIVATIONS = {"relu": nn.ReLU6,',
             "hot_forward", "features.c1_act", "LeNet's ReLU as ReLU6", case="hot"),
@@ -296,6 +303,13 @@ MISTAKES: tuple[Mistake, ...] = (
             "nn.Sequential(nn.Dropout(p=0.5), linear_head(self.last_channel, num_classes))",
             "train_loss", "classifier.0", "the classifier's dropout rate hard-coded (the issue's case)",
             case="stochastic"),
+    Mistake("mobilenet_v2_dropout_rate_float32", "dropout", "mobilenet_v2", P, "paddle_impl/mobilenet.py",
+            "nn.Sequential(nn.Dropout(p=dropout), linear_head(self.last_channel, num_classes))",
+            "nn.Sequential(nn.Dropout(p=0.5), linear_head(self.last_channel, num_classes))",
+            "train_loss", "classifier.0",
+            "the same rate, in the 1D float32 stochastic run, whose gradients need the rejudge on correct twins "
+            "(the reference runs draw the same masks); it must not excuse the rate",
+            case="stochastic", dims=1, dtype="float32"),
     Mistake("stochastic_depth_scaled_in_eval", "stochastic-depth", "efficientnet_b0", T,
             "torch_impl/efficientnet.py", "noise.div_(survival)", "noise.mul_(1.0)",
             "train_loss", None, "stochastic depth without the 1/(1-p) scaling of the survivors",

@@ -11,6 +11,7 @@ import torch
 
 from parity import bridge
 from parity.judge import Check, own_error, rejudge
+from parity.masks import share_paddle, share_torch
 from parity.modes import paddle_loss, paddle_train_mode, tensors, torch_loss, torch_train_mode
 
 
@@ -38,24 +39,32 @@ def nudged(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 
-def rejudge_eval_float32(check: Check, twin: torch.nn.Module, x: np.ndarray, t_out: list) -> Check:
+def rejudge_eval_float32(check: Check, twin: torch.nn.Module, x: np.ndarray, t_out: list,
+                         prepare: Callable[[torch.nn.Module], Callable[[], None]] | None = None) -> Check:
     """A failed float32 eval check judged again against torch float32's own error: ``twin`` (a
     copy of torch's module at the same weights) run in float64 on the same input. Only torch
     enters the reference, so no paddle behaviour, and no other paddle code path, can excuse
     itself. A deep net with randomised, calibrated BatchNorm can be so ill-conditioned that
     float32 alone moves its output beyond the fixed bound (ResNet-101 in 1D: torch float32
-    against torch float64 by 2e-4, against 1e-4) with nothing wrong in either framework."""
+    against torch float64 by 2e-4, against 1e-4) with nothing wrong in either framework.
+    ``prepare`` changes the float64 copy as torch's run was changed (the hot run's scaling,
+    say) and returns what undoes that."""
     twin, wide_input = reference(twin, "float32", 0)  # float64: no seed is drawn
     twin.eval()
-    with torch.no_grad():
-        wide = tensors(twin(torch.from_numpy(wide_input(np.asarray(x), 0))))
+    undo = prepare(twin) if prepare is not None else None
+    try:
+        with torch.no_grad():
+            wide = tensors(twin(torch.from_numpy(wide_input(np.asarray(x), 0))))
+    finally:
+        if undo is not None:
+            undo()
     own = own_error(check.metric, "float32", [(f"output[{i}]", a.detach(), b)
                                                for i, (a, b) in enumerate(zip(t_out, wide))])
     return rejudge(check, own, "float32")
 
 
 def rejudge_train(torch_module, twin, lt, t_outs, xt, x, labels, proj, dtype, checks, bn_keys, seed,
-                   paddle_side=None) -> list[Check]:
+                   paddle_side=None, stochastic: bool = False) -> list[Check]:
     """The failed train checks (loss, input and parameter gradients, BN statistics) judged
     again against torch's own error on the reference run (see SENSITIVITY_FACTOR), and
     against paddle's own on the same kind of run where ``paddle_side`` (a PaddleRun) is
@@ -66,9 +75,17 @@ def rejudge_train(torch_module, twin, lt, t_outs, xt, x, labels, proj, dtype, ch
 
     torch's own error on the loss also counts its error on the train-mode outputs the loss
     is computed from: the loss is one number, whose error can cancel to almost nothing in
-    one run and not in the next."""
+    one run and not in the next.
+
+    With ``stochastic`` (dropout live on masks from the stream of parity/masks.py, seeded
+    ``seed``), the reference run draws the same masks: its stochastic layers stay in train
+    mode on a stream of their own with that seed."""
     twin, twin_input = reference(twin, dtype, seed)
-    torch_train_mode(twin)
+    if stochastic:
+        twin.train()
+        share_torch(twin, seed)
+    else:
+        torch_train_mode(twin)
     xt2 = torch.from_numpy(twin_input(x, 0)).requires_grad_(True)
     twin_outs = tensors(twin(xt2))
     l2 = torch_loss(twin_outs, labels, proj)
@@ -102,6 +119,7 @@ class PaddleRun:
     loss: Any
     input_grad: np.ndarray | None
     bn_keys: list[str]
+    stochastic: bool = False  # the masks as rejudge_train's ``stochastic``
 
     def own_pairs(self, dtype: str, seed: int, x: np.ndarray, labels, proj) -> dict[str, list]:
         """Per-check (name, paddle's array, reference array) pairs, where the reference run is
@@ -123,7 +141,11 @@ class PaddleRun:
                     if not q.stop_gradient and int(np.prod(q.shape)):
                         q.set_value(one_ulp(q.numpy(), seed + 7919 * (i + 1)))
             inp = one_ulp(x, seed)
-        paddle_train_mode(twin)
+        if self.stochastic:
+            twin.train()
+            share_paddle(twin, seed)
+        else:
+            paddle_train_mode(twin)
         xp2 = paddle.to_tensor(inp, stop_gradient=False)
         outs2 = tensors(twin(xp2))
         l2 = paddle_loss(outs2, labels, proj)
