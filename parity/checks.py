@@ -219,7 +219,7 @@ def check_hot(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer, x: 
     forward = judge("eval_forward", dtype, output_pairs(t_out, p_out))
     if not forward.passed and dtype == "float32" and torch_twin is not None and len(t_out) == len(p_out):
         factors = list(h.factors)
-        forward = rejudge_eval_float32(forward, torch_twin(), x, t_out, lambda wide: follow(wide, factors))
+        forward = rejudge_eval_float32(forward, torch_twin(), x, t_out, lambda wide: follow(wide, wide.named_modules(), factors))
     forward.name = "hot_forward"
     if not forward.passed:  # located with the same heat (torch's forward runs first there too)
         again = heat(torch_module, paddle_module)

@@ -35,7 +35,6 @@ class Heat:
     regimes: dict[str, list[int]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     undo: list[Callable[[], None]] = field(default_factory=list)
-    paddle_calls: int = 0
 
     def restore(self) -> None:
         for fn in self.undo:
@@ -54,11 +53,7 @@ def heat(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> Heat:
     def start_torch(*_):
         h.factors.clear()
 
-    def start_paddle(*_):
-        h.paddle_calls = 0
-
     h.undo.append(torch_module.register_forward_pre_hook(start_torch).remove)
-    h.undo.append(paddle_module.register_forward_pre_hook(start_paddle).remove)
     for name, m in torch_module.named_modules():
         kinks = KINKS.get(type(m).__name__)
         if kinks is None:
@@ -79,27 +74,20 @@ def heat(torch_module: torch.nn.Module, paddle_module: paddle.nn.Layer) -> Heat:
             return (y,) + tuple(inputs[1:])
 
         h.undo.append(m.register_forward_pre_hook(torch_hook).remove)
-    for name, m in paddle_module.named_sublayers():
-        if type(m).__name__ not in KINKS:
-            continue
-
-        def paddle_hook(_m, inputs):
-            f = h.factors[h.paddle_calls] if h.paddle_calls < len(h.factors) else float("nan")
-            h.paddle_calls += 1
-            return (inputs[0] * f,) + tuple(inputs[1:])
-
-        h.undo.append(m.register_forward_pre_hook(paddle_hook).remove)
+    # paddle's side reads torch's factors as paddle's forward calls for them: the same list object
+    h.undo.append(follow(paddle_module, paddle_module.named_sublayers(), h.factors))
     return h
 
 
-def follow(torch_module: torch.nn.Module, factors: list[float]) -> Callable[[], None]:
-    """Scale the input of each of ``torch_module``'s clipped or saturating layers by ``factors``
-    in call order, as paddle's side of ``heat`` does: a float64 copy of torch's module then
-    runs the heated network of a float32 run, with that run's factors (parity.checks.check_hot's
-    rejudge). Returns the function that removes the hooks."""
+def follow(module, layers, factors: list[float]) -> Callable[[], None]:
+    """Scale the input of each clipped or saturating layer among ``layers`` (module's
+    ``named_modules()`` or ``named_sublayers()``; torch or paddle) by ``factors`` in call
+    order, restarting at each forward of ``module``. paddle's side of ``heat`` applies
+    torch's factors this way, and check_hot's float32 rejudge heats a float64 copy of
+    torch's module with the float32 run's factors. Returns the function that removes the hooks."""
     calls = [0]
-    undo = [torch_module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, 0)).remove]
-    for _, m in torch_module.named_modules():
+    undo = [module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, 0)).remove]
+    for _, m in layers:
         if type(m).__name__ not in KINKS:
             continue
 
@@ -115,4 +103,3 @@ def follow(torch_module: torch.nn.Module, factors: list[float]) -> Callable[[], 
             fn()
 
     return remove
-

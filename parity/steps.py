@@ -346,14 +346,15 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 with paddle.no_grad():
                     paddle_module(paddle.to_tensor(batch))
             had = trail.names("grad", step) if shared else None
+            if shared and step > 1:
+                for pair in pairs:
+                    # A gradient of step 1 that torch has no counterpart for now must not be stepped on.
+                    pp = p_params.get(pair.paddle)
+                    if pp is not None and pp.grad is not None and pair.torch not in had:
+                        pp.clear_gradient(set_to_zero=False)
             live = [(pair, p_params[pair.paddle]) for pair in pairs
                     if p_params.get(pair.paddle) is not None and p_params[pair.paddle].grad is not None
                     and (had is None or pair.torch in had)]
-            if shared:
-                for pair, pp in [(pair, p_params.get(pair.paddle)) for pair in pairs]:
-                    # A gradient of step 1 that torch has no counterpart for now must not be stepped on.
-                    if pp is not None and pp.grad is not None and pair.torch not in had:
-                        pp.clear_gradient(set_to_zero=False)
             if shared and step == 1:
                 errs = errors([(pair.torch, lambda pair=pair: trail.read("grad", step, pair.torch),
                                bridge.view(pp.grad, pair.transpose)) for pair, pp in live], dtype)

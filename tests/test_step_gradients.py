@@ -71,20 +71,26 @@ def test_a_mistake_in_a_well_conditioned_pair_keeps_its_step_failure():
         assert "below the fixed bound, which stands" in check.detail, check.detail
 
 
+def _counted(monkeypatch, name: str) -> list:
+    """Wrap ``parity.steps.<name>`` so that each call's result is recorded in the returned list."""
+    import parity.steps as steps
+
+    calls = []
+    wrapped = getattr(steps, name)
+
+    def counted(*args, **kwargs):
+        calls.append(wrapped(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(steps, name, counted)
+    return calls
+
+
 def test_torchs_own_step_one_error_is_measured_once_per_comparison(monkeypatch):
     # Step 1's gradients are taken at the initial weights on the first batch whatever the
     # optimizer, so the Adam check reuses what the SGD check measured: the same number in both
     # details, one measurement.
-    import parity.steps as steps
-
-    calls = []
-    measure = steps.torch_own_gradient_error
-
-    def counted(*args, **kwargs):
-        calls.append(measure(*args, **kwargs))
-        return calls[-1]
-
-    monkeypatch.setattr(steps, "torch_own_gradient_error", counted)
+    calls = _counted(monkeypatch, "torch_own_gradient_error")
     report = compare_modules(TorchCancelling(), PaddleCancelling(), inputs=X, dtype="float32", steps=2,
                              num_classes=2)
     assert len(calls) == 1 and calls[0] > 0
@@ -117,26 +123,12 @@ class PaddleNormed(paddle.nn.Layer):
         return self.fc2(paddle.nn.functional.relu(self.bn(self.fc1(x))))
 
 
-def _count_paddle_backwards(monkeypatch) -> list[int]:
-    import parity.steps as steps
-
-    calls = []
-    loss = steps.paddle_loss
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return loss(*args, **kwargs)
-
-    monkeypatch.setattr(steps, "paddle_loss", counted)
-    return calls
-
-
 def test_float32_steps_take_paddles_own_gradients_at_step_one_only(monkeypatch):
     # paddle steps on torch's gradients in float32, so its own are needed only where they are
     # judged (step 1); from step 2 it runs the train-mode forward alone. Its BatchNorm
     # statistics must still follow torch's through steps 2 and 3, and a momentum mistake,
     # which only the running statistics show, must still fail the step checks.
-    calls = _count_paddle_backwards(monkeypatch)
+    calls = _counted(monkeypatch, "paddle_loss")  # one loss per paddle backward
     report = compare_modules(TorchNormed(), PaddleNormed(), inputs=X, dtype="float32", steps=3, num_classes=2)
     assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
     assert len(calls) == 2, calls  # one backward per step check
