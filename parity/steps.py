@@ -278,6 +278,11 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
         t_opt.zero_grad(set_to_none=True)
         t_sd = torch_module.state_dict()
         trail.write("state", step, [(pair.torch, t_sd[pair.torch]) for pair in pairs])
+    # torch's SGD outlives this function in a reference cycle (frames of its constructor kept
+    # by a traceback), and with it its momentum buffers until the cycle collector runs. They
+    # are dropped here instead, before paddle's optimizer makes its own: a full collection
+    # with both frameworks loaded took 0.37 s, four of them 1.5 s of VGG-16's compare.
+    t_opt.state.clear()
     return masks, floors, zeroed
 
 
@@ -321,8 +326,6 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
     n_params = sum(p.numel() for p in torch_module.parameters())
     with Trail() as trail:
         masks, floors, zeroed = torch_side(trail, torch_module, pairs, batches, labels, proj, dtype, kind, shared)
-        if n_params > COLLECT_ABOVE:
-            gc.collect()  # torch's optimizer state, before paddle's is made
         p_opt = paddle_optimizer(kind, paddle_module)
         p_params = dict(paddle_module.named_parameters())
         per_step: list[Check] = []
