@@ -30,8 +30,9 @@ with the tree before (fea4832), two rounds each, nothing else running:
 float32 VGG case's ONNX export slower (9.6 -> 14.6 s): the files kept are dirty, and the
 kernel writes them out while the exporters write theirs. A small gain where users run it.
 The price is disk (and page cache the kernel can reclaim) that stays in use until the
-process ends: the most that the process's trails held at once, 4.6 GB for a float64 VGG-19
-(the initial weights and three steps' states).
+process ends: the most that the process's trails hold at once, 3.4 GB for a float64 VGG-19
+(the initial weights and the first two steps' states; 4.6 GB until 2026-12-07, when the
+last step's state began to be read from torch's model, which holds it anyway).
 """
 from __future__ import annotations
 

@@ -164,12 +164,54 @@ def test_the_step_checks_never_hold_both_optimizers_and_leave_no_files(dtype, tm
     assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
     assert alive_at_paddle == [False, False]  # one SGD check, one Adam check
     # The steps' trails and the initial weights' file gave their files back, for the next
-    # comparison to rewrite: as many as were held at once, the initial weights and torch's
-    # 3 steps (each step's gradients too, in float32) ...
+    # comparison to rewrite: as many as were held at once, the initial weights and the states
+    # of torch's first 2 steps (the third stays in its model), and in float32 each of the 3
+    # steps' gradients ...
     (folder,) = tmp_path.glob(trail.PREFIX + "*")
     files = trail._FILES[tmp_path]
-    assert sorted(files.free) == sorted(folder.iterdir()) and len(files.free) == (7 if dtype == "float32" else 4)
+    assert sorted(files.free) == sorted(folder.iterdir()) and len(files.free) == (6 if dtype == "float32" else 3)
     # ... and a second comparison makes none.
     compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
     assert len(list(folder.iterdir())) == len(files.free)
     assert np.isfinite(report.check("adam_steps").max_rel)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_last_step_is_judged_against_torchs_own_model(dtype, monkeypatch):
+    """The last step's state is read from torch's model, not the trail: a planted mistake that
+    only the last step makes (torch's learning rate doubled at step 3) fails both step checks,
+    and the failure is at step 3."""
+    from parity import compare_modules
+    from tests.twins import INPUT_SHAPE, PaddleTwin, TorchTwin
+
+    real_torch = steps.torch_optimizer
+
+    def torch_optimizer(kind, module):
+        opt = real_torch(kind, module)
+        real_step, count = opt.step, [0]
+
+        def step():
+            count[0] += 1
+            if count[0] == 3:
+                for group in opt.param_groups:
+                    group["lr"] *= 2
+            return real_step()
+
+        opt.step = step
+        return opt
+
+    verdicts: dict[tuple[str, int], bool] = {}
+    real_judge = steps.judge
+
+    def judge(name, dtype, triples, *args, **kwargs):
+        triples = list(triples)  # each named "step K <tensor>"
+        check = real_judge(name, dtype, triples, *args, **kwargs)
+        verdicts[(name, int(triples[0][0].split()[1]))] = check.passed
+        return check
+
+    monkeypatch.setattr(steps, "torch_optimizer", torch_optimizer)
+    monkeypatch.setattr(steps, "judge", judge)
+    report = compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
+    for name in ("sgd_steps", "adam_steps"):
+        assert not report.check(name).passed, str(report)
+        assert {step: ok for (n, step), ok in verdicts.items() if n == name} == {1: True, 2: True, 3: False}
