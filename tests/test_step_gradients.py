@@ -99,6 +99,20 @@ def test_torchs_own_step_one_error_is_measured_once_per_comparison(monkeypatch):
     assert owns["sgd_steps"] == owns["adam_steps"] == f"{calls[0]:.1e}", owns
 
 
+def test_paddles_step_one_gradients_are_judged_once_per_comparison(monkeypatch):
+    # For the same reason paddle's own step-1 gradients, judged against torch's, are measured
+    # by the SGD check and the number reused by the Adam check (in float32, the only dtype
+    # that judges them apart from the steps); a mistake still fails both checks
+    # (test_a_mistake_in_a_well_conditioned_pair_keeps_its_step_failure).
+    calls = _counted(monkeypatch, "errors")  # parity.steps measures only these gradients itself
+    report = compare_modules(TorchNormed(), PaddleNormed(), inputs=X, dtype="float32", steps=2, num_classes=2)
+    assert len(calls) == 1, calls
+    agreed = {name: report.check(name).detail.split("agreed with them to norm_rel ")[1].split(";")[0]
+              for name in ("sgd_steps", "adam_steps")}
+    worst = max(e.norm_rel for _, e in calls[0])
+    assert agreed["sgd_steps"] == agreed["adam_steps"] == f"{worst:.1e}", agreed
+
+
 class TorchNormed(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
