@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from parity.cases import KINDS  # framework-free (zoo/coverage.py), so --help stays instant
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -71,9 +73,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="float64 proves exactness, float32 is what users run (default both)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export checks")
-    p.add_argument("--parity-only", action="store_true",
-                   help="only the parity-size case of each model, dims and dtype: no other sizes, hot activations, "
-                        "live dropout or builder options (see zoo/coverage.py)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--parity-only", action="store_true",
+                       help="only the parity-size case of each model, dims and dtype: no other sizes, hot "
+                            "activations, live dropout or builder options (see zoo/coverage.py)")
+    which.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND",
+                       help=f"only the cases of these kinds ({', '.join(KINDS)}); hot, stochastic and option "
+                            "cases run in float64, or in the one --dtype asked for")
     p.add_argument("--batch", type=_positive, default=None,
                    help="batch size of the test input (default: each model's parity batch, 4 or 2 for the largest)")
     p.add_argument("--size", type=_positive, help="spatial input size (default: each model's parity size)")
@@ -115,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(problem)
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     cases = default_cases(names, args.dims, dtypes, onnx=not args.no_onnx, coverage=not args.parity_only,
-                          batch=args.batch, size=args.size)
+                          kinds=args.kinds, batch=args.batch, size=args.size)
+    if not cases:
+        # --kinds without parity where nothing of those kinds exists (LeNet has no stochastic
+        # layer), or with --size, which keeps the parity cases alone.
+        why = " (--size runs only the parity cases)" if args.size is not None else ""
+        parser.error(f"no case of kind {', '.join(args.kinds or ['parity'])} for {', '.join(args.targets)} "
+                     f"in {' and '.join(f'{d}D' for d in args.dims)}{why}")
     jobs = args.jobs or default_jobs(len(cases))
     # A thread count the user set holds for every process; workers set it before torch loads.
     threads = int(os.environ.get("OMP_NUM_THREADS") or threads_per_job(jobs))

@@ -10,6 +10,8 @@ from typing import Any, Iterable
 import zoo.coverage as coverage_spec
 
 
+# Every kind of case, in the order a model's cases run (``--kinds`` picks among them).
+KINDS = ("parity", "asym", "real", "hot", "stochastic", "option")
 # Kinds whose case runs the eval forward only (no train-mode checks, no optimizer steps).
 EVAL_ONLY = ("real", "hot", "eval")
 
@@ -45,19 +47,23 @@ class Case:
 
 
 def cases(name: str, dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("float64", "float32"),
-          coverage: bool = True) -> list[Case]:
+          coverage: bool = True, kinds: Iterable[str] = KINDS) -> list[Case]:
     """Every case the harness runs for ``name`` (zoo/coverage.py says what and why): the parity
     size in each dtype; then, with ``coverage``, the asym and real sizes in each dtype, and in
     float64 (or the one dtype asked for) the hot run, the stochastic layers live, each
-    builder option that changes the computation, and each stochastic rate."""
+    builder option that changes the computation, and each stochastic rate. Only the cases
+    of ``kinds`` are returned."""
+    kinds = set(kinds)
+    if unknown := kinds - set(KINDS):
+        raise ValueError(f"unknown case kind(s) {sorted(unknown)}; known: {', '.join(KINDS)}")
+    if not coverage:
+        kinds &= {"parity"}
     dtypes = list(dtypes)
     wide = "float64" if "float64" in dtypes else dtypes[0]
     out: list[Case] = []
     for d in dims:
         sizes = coverage_spec.sizes(name, d)
         out.extend(Case(name, d, dt) for dt in dtypes)
-        if not coverage:
-            continue
         for kind in ("asym", "real"):
             if kind in sizes:
                 out.extend(Case(name, d, dt, kind, sizes[kind]) for dt in dtypes)
@@ -69,6 +75,6 @@ def cases(name: str, dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("flo
             kind = {coverage_spec.COMPUTATION: "option", coverage_spec.RATE: "stochastic"}.get(o.kind)
             if kind is not None:
                 out.extend(Case(name, d, wide, kind, o.size, tuple(kw.items())) for kw in o.cases())
-    return out
+    return [c for c in out if c.kind in kinds]
 
 

@@ -153,21 +153,21 @@ def memory_weight(name: str, dtype: str = "float64", kind: str = "parity", total
 
 
 def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[str], *, onnx: bool = True,
-                  coverage: bool = True, **kwargs: Any) -> list[Case]:
+                  coverage: bool = True, kinds: Iterable[str] | None = None, **kwargs: Any) -> list[Case]:
     """Every case of each name (parity/cases.py: the parity size in each dtype and, with
-    ``coverage``, the sizes, hot activations, stochastic layers and options); ONNX (always
-    float32) once per model and dims, with the parity case.
+    ``coverage``, the sizes, hot activations, stochastic layers and options), or only those of
+    ``kinds``; ONNX (always float32) once per model and dims, with the parity case.
 
     ``kwargs`` (batch, size, steps...) go to every case unchanged; ``size`` only to the
     parity cases, which are then the only ones."""
-    from parity.cases import cases as model_cases
+    from parity.cases import KINDS, cases as model_cases
 
     dtypes = list(dtypes)
     coverage = coverage and kwargs.get("size") is None
     out = []
     total_gb = total_memory_gb()
     for name in names:
-        for c in model_cases(name, dims, dtypes, coverage=coverage):
+        for c in model_cases(name, dims, dtypes, coverage=coverage, kinds=KINDS if kinds is None else kinds):
             weight = memory_weight(name, c.dtype, c.kind, total_gb)
             with_onnx = onnx and c.kind == "parity" and (c.dtype == "float32" or "float32" not in dtypes)
             extra = {"kind": c.kind, "options": dict(c.options) or None}

@@ -54,7 +54,8 @@ def test_usage_errors_and_help_answer_before_the_frameworks_load():
     probe = ("import sys, time\n"
              "sys.argv = ['-m']  # what python -m parity has there while the package loads\n"
              "from parity.__main__ import main\n"
-             "for argv in (['lenet5', '--dims', '3'], ['lenet6'], ['lenet_bn', '--size', '8'], ['--help']):\n"
+             "for argv in (['lenet5', '--dims', '3'], ['lenet6'], ['lenet_bn', '--size', '8'],\n"
+             "             ['lenet5', '--kinds', 'stochastic'], ['lenet5', '--kinds', 'hot', '--parity-only'], ['--help']):\n"
              "    try:\n"
              "        main(argv)\n"
              "    except SystemExit as exc:\n"
@@ -62,9 +63,11 @@ def test_usage_errors_and_help_answer_before_the_frameworks_load():
              "print('loaded', sorted(m for m in ('torch', 'paddle') if m in sys.modules))\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.stdout.count("exit 2") == 3 and "exit 0" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stdout.count("exit 2") == 5 and "exit 0" in proc.stdout, proc.stdout + proc.stderr
     assert "loaded []" in proc.stdout
     assert "needs an input size of at least 16, got --size 8" in proc.stderr
+    assert "no case of kind stochastic for lenet5 in 1D and 2D" in proc.stderr
+    assert "argument --parity-only: not allowed with argument --kinds" in proc.stderr
     for argv in (["lenet5", "--dims", "3"], ["--help"]):
         start = time.perf_counter()
         proc = run(*argv)

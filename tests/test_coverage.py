@@ -87,11 +87,16 @@ def test_hot_case_crosses_every_clip(name):
     assert "saw inputs below and above" in report.check("activation_regimes").detail
 
 
-def test_float32_hot_case_is_judged_against_torchs_own_float32_error():
+def test_float32_hot_case_is_judged_against_torchs_own_float32_error(monkeypatch):
     # Driven to std 5, MobileNetV2's 1D float32 run moves beyond the fixed 1e-4 (1.1e-4 on
     # 2026-12-07) with both twins correct; `--dtype float32` failed it, as it failed
     # EfficientNet-B1 to B7. The rejudge heats a float64 copy of torch's module with the
-    # float32 run's own factors.
+    # float32 run's own factors. How far beyond depends on the thread count (9.8e-5 at one
+    # thread, under pytest-xdist, where the rejudge then never ran): the fixed bound is
+    # lowered to 2e-5 here, so that the rejudge runs at any thread count and must pass.
+    from parity.judge import TOLERANCES
+
+    monkeypatch.setitem(TOLERANCES["float32"], "eval_forward", 2e-5)
     report = run_model("mobilenet_v2", 1, "float32", onnx=False, kind="hot")
     assert report.ok, "\n" + format_report(report)
     assert "torch float32 against torch float64" in report.check("hot_forward").detail

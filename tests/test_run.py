@@ -11,6 +11,7 @@ import pytest
 
 from parity import progress
 from parity import run as R
+from parity.cases import KINDS
 from parity.display import Display
 
 
@@ -189,6 +190,24 @@ def test_default_cases_put_onnx_on_float32_and_weigh_heavy_models():
     assert R.resolve(["lenet5", "lenet", "lenet5"]) == ["lenet5"] + [n for n in zoo.names("lenet") if n != "lenet5"]
     with pytest.raises(KeyError, match="unknown model 'lenet6'"):
         R.resolve(["lenet6"])
+
+
+def test_kinds_pick_cases_and_keep_the_dtype_rule():
+    # --kinds hot --dtype float32 is the float32 coverage survey: hot runs in the one dtype asked
+    # for, and in float64 alone when both are asked for; the parity case (and its ONNX) only
+    # when asked for.
+    hot = R.default_cases(["mobilenet_v2"], [1, 2], ["float32"], onnx=True, kinds=["hot"])
+    assert [(c.dims, c.dtype, c.kwargs["kind"], c.kwargs["onnx"]) for c in hot] == [
+        (1, "float32", "hot", False), (2, "float32", "hot", False)]
+    both = R.default_cases(["mobilenet_v2"], [2], ["float64", "float32"], onnx=True, kinds=["stochastic", "parity"])
+    assert [(c.dtype, c.kwargs["kind"], c.kwargs["onnx"]) for c in both][:2] == [
+        ("float64", "parity", False), ("float32", "parity", True)]
+    assert {(c.dtype, c.kwargs["kind"]) for c in both[2:]} == {("float64", "stochastic")}
+    everything = R.default_cases(["alexnet"], [2], ["float64", "float32"])
+    assert R.default_cases(["alexnet"], [2], ["float64", "float32"], kinds=KINDS) == everything
+    assert R.default_cases(["lenet5"], [1, 2], ["float64"], kinds=["stochastic"]) == []  # LeNet-5 has no dropout
+    with pytest.raises(ValueError, match="unknown case kind"):
+        R.default_cases(["lenet5"], [1], ["float64"], kinds=["warm"])
 
 
 def test_jobs_and_threads_share_the_cores():
