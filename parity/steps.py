@@ -246,9 +246,10 @@ def apply_noise_mask(grad: torch.Tensor, bits: np.ndarray, floor: float) -> int:
 def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labels, proj, dtype: str, kind: str,
                shared: bool) -> tuple[list[dict[str, np.ndarray]], list[float], dict[str, int]]:
     """torch's K steps, each step's state but the last (which stays in ``torch_module``) and,
-    with ``shared``, each step's gradients written to ``trail``. In float64 the noise-level gradient elements are zeroed before each step (see
-    check_steps); returns each step's noise masks (paddle's layout) and floors, and the most
-    elements zeroed in one step per tensor."""
+    with ``shared``, each step's gradients written to ``trail``. In float64 the noise-level
+    gradient elements are zeroed before each step (see check_steps); returns each step's
+    noise masks (paddle's layout) and floors, and the most elements zeroed in one step per
+    tensor."""
     t_opt = torch_optimizer(kind, torch_module)
     t_params = dict(torch_module.named_parameters())
     masks: list[dict[str, np.ndarray]] = []
@@ -279,7 +280,7 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
         if step < len(batches):
             # The last step's state stays in torch_module, which nothing moves while paddle steps
             # (check_steps reads it there): a file fewer, and a first write of a trail file costs
-            # fresh page cache, 0.9-1.1 s for VGG-16's 528 MB in float32 against 0.1 s rewritten.
+            # fresh page cache, 0.6-1.2 s for VGG-16's 528 MB in float32 against 0.1 s rewritten.
             t_sd = torch_module.state_dict()
             trail.write("state", step, [(pair.torch, t_sd[pair.torch]) for pair in pairs])
     # torch's SGD outlives this function in a reference cycle (frames of its constructor kept
@@ -338,6 +339,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
 
         def torch_state(step: int, name: str) -> torch.Tensor:
             return t_last[name] if step == len(batches) else trail.read("state", step, name)
+
         p_opt = paddle_optimizer(kind, paddle_module)
         p_params = dict(paddle_module.named_parameters())
         per_step: list[Check] = []
