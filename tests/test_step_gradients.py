@@ -101,9 +101,9 @@ def test_torchs_own_step_one_error_is_measured_once_per_comparison(monkeypatch):
 
 def test_paddles_step_one_gradients_are_judged_once_per_comparison(monkeypatch):
     # For the same reason paddle's own step-1 gradients, judged against torch's, are measured
-    # by the SGD check and the number reused by the Adam check (in float32, the only dtype
-    # that judges them apart from the steps); a mistake still fails both checks
-    # (test_a_mistake_in_a_well_conditioned_pair_keeps_its_step_failure).
+    # by the SGD check and the number reused by the Adam check (in float32; in float64 each
+    # side steps on its own gradients, and the steps themselves show them). A mistake still
+    # fails both checks (test_a_mistake_in_a_well_conditioned_pair_keeps_its_step_failure).
     calls = _counted(monkeypatch, "errors")  # parity.steps measures only these gradients itself
     report = compare_modules(TorchNormed(), PaddleNormed(), inputs=X, dtype="float32", steps=2, num_classes=2)
     assert len(calls) == 1, calls
