@@ -47,13 +47,13 @@ class Case:
 
 
 def cases(name: str, dims: Iterable[int] = (1, 2), dtypes: Iterable[str] = ("float64", "float32"),
-          coverage: bool = True, kinds: Iterable[str] = KINDS) -> list[Case]:
+          coverage: bool = True, kinds: Iterable[str] | None = None) -> list[Case]:
     """Every case the harness runs for ``name`` (zoo/coverage.py says what and why): the parity
     size in each dtype; then, with ``coverage``, the asym and real sizes in each dtype, and in
     float64 (or the one dtype asked for) the hot run, the stochastic layers live, each
     builder option that changes the computation, and each stochastic rate. Only the cases
-    of ``kinds`` are returned."""
-    kinds = set(kinds)
+    of ``kinds`` are returned (None: every kind)."""
+    kinds = set(KINDS if kinds is None else kinds)
     if unknown := kinds - set(KINDS):
         raise ValueError(f"unknown case kind(s) {sorted(unknown)}; known: {', '.join(KINDS)}")
     if not coverage:

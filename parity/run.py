@@ -160,14 +160,14 @@ def default_cases(names: Iterable[str], dims: Iterable[int], dtypes: Sequence[st
 
     ``kwargs`` (batch, size, steps...) go to every case unchanged; ``size`` only to the
     parity cases, which are then the only ones."""
-    from parity.cases import KINDS, cases as model_cases
+    from parity.cases import cases as model_cases
 
     dtypes = list(dtypes)
     coverage = coverage and kwargs.get("size") is None
     out = []
     total_gb = total_memory_gb()
     for name in names:
-        for c in model_cases(name, dims, dtypes, coverage=coverage, kinds=KINDS if kinds is None else kinds):
+        for c in model_cases(name, dims, dtypes, coverage=coverage, kinds=kinds):
             weight = memory_weight(name, c.dtype, c.kind, total_gb)
             with_onnx = onnx and c.kind == "parity" and (c.dtype == "float32" or "float32" not in dtypes)
             extra = {"kind": c.kind, "options": dict(c.options) or None}
