@@ -13,7 +13,7 @@ import torch
 import torch_impl
 import zoo
 from parity.compare import CALIBRATION_BATCH, CALIBRATION_POSITIONS, calibration_samples
-from parity.randomize import calibrate_batchnorm, randomize_degenerate
+from parity.randomize import BATCH_NORMS, calibrate_batchnorm, randomize_degenerate
 
 
 def test_calibration_samples_give_the_deepest_map_its_positions_within_the_cap():
@@ -51,3 +51,74 @@ def test_calibrated_efficientnet_eval_is_well_conditioned_in_float32():
     # Measured 2026-12-03: 4.1e-5 with the default (64, 16), 7.0e-6 with EfficientNet's (256, 256).
     assert _f32_against_f64("efficientnet_b0", 2, zoo.get("efficientnet_b0").calibration) < 2e-5
     assert _f32_against_f64("efficientnet_b0", 2, (CALIBRATION_POSITIONS, CALIBRATION_BATCH)) > 2e-5
+
+
+def _float64_model(name: str, dims: int = 1) -> tuple[torch.nn.Module, np.ndarray]:
+    info = zoo.get(name)
+    size = info.check_size(dims)
+    torch.manual_seed(0)
+    model = torch_impl.build(name, **info.build_kwargs(dims, size)).double()
+    randomize_degenerate(model, 0)
+    x = np.random.RandomState([0, 8191]).standard_normal((16,) + info.input_shape(dims, 1, size)[1:])
+    return model, x
+
+
+def _float64_pass(model: torch.nn.Module, x: np.ndarray) -> list[torch.Tensor]:
+    """The statistics a plain float64 train-mode pass sets (momentum 1), on a copy of ``model``."""
+    wide = copy.deepcopy(model)
+    bns = [m for m in wide.modules() if isinstance(m, BATCH_NORMS)]
+    for m in bns:
+        m.momentum = 1.0
+    wide.train()
+    with torch.no_grad():
+        wide(torch.from_numpy(x))
+    return [s for m in bns for s in (m.running_mean, m.running_var)]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11_bn"])
+def test_a_float64_model_is_calibrated_in_float32_with_its_weights_untouched(name):
+    """The float64 calibration pass runs in float32: the statistics match a float64 pass's to
+    float32 rounding, are float64 with full mantissas, and nothing else changes, dtype
+    included. The classifier, after the last BatchNorm, never runs (VGG-11-BN's Linear
+    weights, most of its weights, are never copied)."""
+    model, x = _float64_model(name)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running_" not in k}
+    want = _float64_pass(model, x)
+    ran = []
+    head = model.classifier if name.startswith("vgg") else model.fc
+    head.register_forward_hook(lambda *_: ran.append(True))
+    assert calibrate_batchnorm(model, x) == len(want) // 2
+    after = model.state_dict()
+    for key, value in before.items():
+        assert after[key].dtype == value.dtype and torch.equal(after[key], value), key
+    got = [s for m in model.modules() if isinstance(m, BATCH_NORMS) for s in (m.running_mean, m.running_var)]
+    for g, w in zip(got, want):
+        assert g.dtype == torch.float64
+        assert float((g - w).abs().max() / w.abs().max()) < 1e-4
+        # a float32 round trip of these values (a converter's) changes them: the copy check sees it
+        assert not torch.equal(g, g.float().double())
+    assert not ran
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+def test_a_copy_that_rounds_batchnorm_statistics_through_float32_fails_the_copy_check(monkeypatch):
+    """The statistics of a float32 calibration pass, cast to float64 alone, would come back
+    from a float32 round trip bit for bit; with _full_mantissas the copy check sees it."""
+    import paddle_impl
+    from parity import bridge
+    from parity.compare import compare_modules
+
+    load = bridge.load_from_torch
+
+    def rounding_statistics(paddle_module, state, triples):
+        state = {k: v.float().double() if "running_" in k else v for k, v in state.items()}
+        return load(paddle_module, state, triples)
+
+    monkeypatch.setattr(bridge, "load_from_torch", rounding_statistics)
+    info = zoo.get("lenet_bn")
+    kwargs = info.build_kwargs(1, info.check_size(1))
+    report = compare_modules(torch_impl.build("lenet_bn", **kwargs), paddle_impl.build("lenet_bn", **kwargs),
+                             input_shape=info.input_shape(1, 4, info.check_size(1)), dtype="float64", steps=0,
+                             train=False)
+    copy_check = next(c for c in report.checks if c.name == "copy")
+    assert not copy_check.passed and "running_var" in copy_check.detail
