@@ -122,3 +122,25 @@ def test_a_copy_that_rounds_batchnorm_statistics_through_float32_fails_the_copy_
                              train=False)
     copy_check = next(c for c in report.checks if c.name == "copy")
     assert not copy_check.passed and "running_var" in copy_check.detail
+
+
+class _Float64Only(torch.nn.Module):
+    """A user's model that makes a float64 tensor of its own: it cannot run in float32."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x) + torch.ones(1, dtype=torch.float64))
+
+
+def test_a_model_that_cannot_run_in_float32_is_calibrated_in_float64():
+    torch.manual_seed(0)
+    model = _Float64Only().double()
+    x = np.random.RandomState(0).standard_normal((8, 3, 16))
+    want = _float64_pass(model, x)
+    assert calibrate_batchnorm(model, x) == 1
+    assert all(p.dtype == torch.float64 for p in model.state_dict().values() if p.is_floating_point())
+    assert torch.equal(model.bn.running_mean, want[0]) and torch.equal(model.bn.running_var, want[1])
