@@ -1,7 +1,8 @@
 """The harness's BatchNorm calibration pass: how many samples it takes, and that it keeps a
 randomised deep net's eval forward well-conditioned, so that a float32 eval check can only
 fail on a real difference (EfficientNet-B6 1D failed its float32 eval on rounding alone with
-the default 64 positions: torch float32 against torch float64 differed by 0.64)."""
+the default 64 positions: torch float32 against torch float64 differed by 0.64); and how a
+float64 model's pass runs in float32 without touching its weights or hiding a float32 copy."""
 from __future__ import annotations
 
 import copy
