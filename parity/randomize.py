@@ -115,14 +115,7 @@ def calibrate_batchnorm(module: torch.nn.Module, x: np.ndarray) -> int:
     try:
         torch_train_mode(module)
         with torch.no_grad():
-            if x.dtype == np.float64:
-                try:
-                    _float32_pass(module, bns, x)
-                except (RuntimeError, TypeError, ValueError):
-                    # A model that makes float64 tensors of its own (a user's, in `compare`)
-                    # cannot run in float32; a real error raises again in float64.
-                    module(torch.from_numpy(x))
-            else:
+            if not (x.dtype == np.float64 and _ran_in_float32(module, bns, x)):
                 module(torch.from_numpy(x))
     finally:
         for m, momentum in saved:
@@ -130,6 +123,16 @@ def calibrate_batchnorm(module: torch.nn.Module, x: np.ndarray) -> int:
             m.num_batches_tracked.zero_()
         module.train(was_training)
     return len(bns)
+
+
+def _ran_in_float32(module: torch.nn.Module, bns: list[torch.nn.Module], x: np.ndarray) -> bool:
+    """``_float32_pass``; False where the model cannot run in float32 (one that makes float64
+    tensors of its own, a user's in `compare`): a real error raises again in the float64 pass."""
+    try:
+        _float32_pass(module, bns, x)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _float32_pass(module: torch.nn.Module, bns: list[torch.nn.Module], x: np.ndarray) -> None:

@@ -64,16 +64,21 @@ def _float64_model(name: str, dims: int = 1) -> tuple[torch.nn.Module, np.ndarra
     return model, x
 
 
+def _statistics(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Every BatchNorm's running mean and variance, in module order."""
+    return [s for m in model.modules() if isinstance(m, BATCH_NORMS) for s in (m.running_mean, m.running_var)]
+
+
 def _float64_pass(model: torch.nn.Module, x: np.ndarray) -> list[torch.Tensor]:
     """The statistics a plain float64 train-mode pass sets (momentum 1), on a copy of ``model``."""
     wide = copy.deepcopy(model)
-    bns = [m for m in wide.modules() if isinstance(m, BATCH_NORMS)]
-    for m in bns:
-        m.momentum = 1.0
+    for m in wide.modules():
+        if isinstance(m, BATCH_NORMS):
+            m.momentum = 1.0
     wide.train()
     with torch.no_grad():
         wide(torch.from_numpy(x))
-    return [s for m in bns for s in (m.running_mean, m.running_var)]
+    return _statistics(wide)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "vgg11_bn"])
@@ -92,8 +97,7 @@ def test_a_float64_model_is_calibrated_in_float32_with_its_weights_untouched(nam
     after = model.state_dict()
     for key, value in before.items():
         assert after[key].dtype == value.dtype and torch.equal(after[key], value), key
-    got = [s for m in model.modules() if isinstance(m, BATCH_NORMS) for s in (m.running_mean, m.running_var)]
-    for g, w in zip(got, want):
+    for g, w in zip(_statistics(model), want):
         assert g.dtype == torch.float64
         assert float((g - w).abs().max() / w.abs().max()) < 1e-4
         # a float32 round trip of these values (a converter's) changes them: the copy check sees it
