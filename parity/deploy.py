@@ -28,6 +28,7 @@ import paddle
 import torch
 
 from parity import weights as W
+from parity.dy2static_cache import methods_converted_once
 from parity.judge import judge
 from parity.modes import tensors
 from parity.onnx_check import _captured_fds, export_paddle, export_torch, run_onnx
@@ -153,7 +154,7 @@ def export_deployables(t_model: torch.nn.Module, p_model: paddle.nn.Layer, sampl
                     _verify(artifact, lambda x: run_onnx(made, x), list(zip(inputs, p_eager)))
                 else:
                     spec = [paddle.static.InputSpec([None if dynamic else batch, *sample_shape], "float32", "input")]
-                    with _captured_fds():
+                    with _captured_fds(), methods_converted_once():
                         paddle.jit.save(p_model, os.path.join(made, "model"), input_spec=spec)
                     _verify(artifact, _paddle_inference(os.path.join(made, "model")), list(zip(inputs, p_eager)))
             except Exception as exc:  # an exporter's or runtime's failure is this file's failure

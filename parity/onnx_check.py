@@ -2,7 +2,8 @@
 
 torch: ``torch.onnx.export`` with the legacy (TorchScript) exporter, which is fast and
 needs nothing extra; where it cannot export an op, the dynamo exporter (onnxscript).
-paddle: ``paddle.jit.save`` then ``paddle2onnx.export`` with ``optimize_tool='None'``.
+paddle: ``paddle.jit.save`` (each forward converted once, parity/dy2static_cache.py) then
+``paddle2onnx.export`` with ``optimize_tool='None'``.
 That skips the Polygraphy constant folding that ``paddle.onnx.export`` runs (and which
 may try to pip-install onnx_graphsurgeon), so export never reaches for the network.
 paddle2onnx calls ``sys.exit`` on a conversion error; that is caught and reported.
@@ -29,6 +30,7 @@ import paddle
 import torch
 
 from parity import progress, quiet, weights as W
+from parity.dy2static_cache import methods_converted_once
 from parity.judge import TOLERANCES, Check, judge
 from parity.modes import tensors
 from zoo import messages
@@ -239,7 +241,7 @@ def export_paddle(layer: paddle.nn.Layer, x: np.ndarray, path: str | Path, opset
         prefix = os.path.join(tmp, "model")
         spec = [paddle.static.InputSpec([None if dynamic_batch else x.shape[0], *x.shape[1:]], "float32", input_name)]
         try:
-            with _captured_fds() as log:
+            with _captured_fds() as log, methods_converted_once():  # parity/dy2static_cache.py
                 paddle.jit.save(layer, prefix, input_spec=spec)
         except Exception as exc:
             raise OnnxExportError(f"paddle.jit.save failed: {type(exc).__name__}: {exc}") from exc
