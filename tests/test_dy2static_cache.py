@@ -30,8 +30,8 @@ def _save(layer: paddle.nn.Layer, shape: list[int], prefix: Path) -> bytes:
 
 
 # One save in a fresh process, with or without the block, printing the program file's digest:
-# within one process paddle numbers the name scopes of each save afresh ("/Conv1D_1/"), so
-# two saves there never match byte for byte, with the block or without.
+# within one process paddle numbers each save's name scopes on from the save before ("/Conv1D/",
+# then "/Conv1D_1/"), so two saves there never match byte for byte, with the block or without.
 _SAVE_ONE = """
 import contextlib, hashlib, sys, tempfile
 from pathlib import Path
