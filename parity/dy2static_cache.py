@@ -18,8 +18,9 @@ Inside ``methods_converted_once()`` a bound method is looked up by its underlyin
 one class take different branches on their own attributes). Measured on 2026-12-07 on the
 2-core machine, one ``paddle.jit.save`` of the zoo's float32 model at its parity size:
 ResNet-50 2D 4.97 -> 1.36 s (8 conversions), EfficientNet-B3 2D 13.17 -> 3.91 s (9). It was
-most of each ONNX check (ResNet-50 2D: 8.2 of 11.1 s, DenseNet-121 2D: 21.3 of 23.0 s), and
-the ONNX checks were the largest part of ``python -m parity all``'s float32 cases.
+most of each ONNX check (ResNet-50 2D: 8.2 of 11.1 s, DenseNet-121 2D: 21.3 of 23.0 s); with
+it, ``python -m parity all``'s float32 parity cases, where the ONNX check runs, took 1,320 s
+summed instead of 1,844 (two full runs that day, README "Full parity runs").
 
 Like ``parity/noinit.py`` this reaches into paddle for the harness's own exports only
 (``parity.onnx_check.export_paddle`` and ``parity.deploy``), and puts paddle's method back on
