@@ -65,8 +65,8 @@ def methods_converted_once() -> Iterator[list[int]]:
             conversions[0] += 1
         return static
 
-    # An attribute of the instance shadows the class's method; a block opened inside another
-    # (deploy's exports call export_paddle) puts the outer block's back as it leaves.
+    # An attribute of the instance shadows the class's method. None of the harness's exports
+    # nests one block in another, but one that did would find the outer block's put back.
     outer = cache.__dict__.get("convert_with_cache")
     cache.convert_with_cache = convert_with_cache
     try:
