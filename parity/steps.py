@@ -243,13 +243,31 @@ def apply_noise_mask(grad: torch.Tensor, bits: np.ndarray, floor: float) -> int:
     return kept
 
 
+def replay_first_step(first: Trail, torch_module: torch.nn.Module) -> None:
+    """Put ``torch_module`` where step 1's forward and backward left it in an earlier step
+    check of the same comparison (see check_steps): the buffers (BatchNorm statistics) that
+    forward moved, and the gradients, on copy-on-write maps of ``first``'s files."""
+    t_params = dict(torch_module.named_parameters())
+    with torch.no_grad():
+        for name, buf in torch_module.named_buffers():
+            if name in first.names("buffers", 1):
+                buf.copy_(first.read("buffers", 1, name))
+    for name in first.names("grad", 1):
+        t_params[name].grad = first.read("grad", 1, name, writable=True)
+
+
 def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labels, proj, dtype: str, kind: str,
-               shared: bool) -> tuple[list[dict[str, np.ndarray]], list[float], dict[str, int]]:
+               shared: bool, first: Trail | None = None) -> tuple[list[dict[str, np.ndarray]], list[float],
+                                                                   dict[str, int]]:
     """torch's K steps, each step's state but the last (which stays in ``torch_module``) and,
     with ``shared``, each step's gradients written to ``trail``. In float64 the noise-level
     gradient elements are zeroed before each step (see check_steps); returns each step's
     noise masks (paddle's layout) and floors, and the most elements zeroed in one step per
-    tensor."""
+    tensor.
+
+    With ``first`` (float32 only), step 1's gradients go to ``first`` rather than ``trail``,
+    with the buffers its forward left; where ``first`` already holds them, step 1 replays
+    them (replay_first_step) instead of running forward and backward again."""
     t_opt = torch_optimizer(kind, torch_module)
     t_params = dict(torch_module.named_parameters())
     masks: list[dict[str, np.ndarray]] = []
@@ -257,12 +275,21 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
     zeroed: dict[str, int] = {}
     for step, batch in enumerate(batches, 1):
         t_opt.zero_grad(set_to_none=True)
-        torch_loss(tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
+        replay = step == 1 and first is not None and bool(first.names("grad", 1))
+        if replay:
+            replay_first_step(first, torch_module)
+        else:
+            torch_loss(tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
         live = [(pair, t_params[pair.torch]) for pair in pairs
                 if t_params.get(pair.torch) is not None and t_params[pair.torch].grad is not None]
         step_masks: dict[str, np.ndarray] = {}
         if shared:
-            trail.write("grad", step, [(pair.torch, tp.grad) for pair, tp in live])
+            if step == 1 and first is not None:
+                if not replay:
+                    first.write("grad", 1, [(pair.torch, tp.grad) for pair, tp in live])
+                    first.write("buffers", 1, torch_module.named_buffers())
+            else:
+                trail.write("grad", step, [(pair.torch, tp.grad) for pair, tp in live])
             floors.append(0.0)
         else:
             floor = NOISE_FLOOR[dtype] * max((absmax(tp.grad) for _, tp in live if tp.numel()), default=0.0)
@@ -292,7 +319,7 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
 
 
 def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, kind, torch_twin=None,
-                 seed: int = 0, own_memo: dict[str, float] | None = None) -> Check:
+                 seed: int = 0, own_memo: dict[str, float] | None = None, first_step: Trail | None = None) -> Check:
     """K optimizer steps on the same batches; weights and BN statistics compared after each step.
 
     torch runs its K steps first and keeps each step's state on disk (parity/trail.py), the
@@ -325,16 +352,25 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
     first batch whatever the optimizer, so SGD's and Adam's checks would measure the same
     number (1.1 s each on torchvision's AlexNet at 224x224). In float32 it keeps paddle's
     step-1 gradient error against torch's too, for the same reason (0.7-1.2 s of metrics on
-    VGG-16's 138 M gradients); paddle's backward pass still runs, since torch's gradients are
-    copied into the buffers it makes.
+    VGG-16's 138 M gradients).
+
+    ``first_step``, a trail shared by the step checks of one comparison (float32 only), keeps
+    torch's step-1 gradients and the buffers its forward left. Step 1 is the same forward and
+    backward for every optimizer (the initial weights, the first batch), so the first check runs
+    it and writes them there, and a later one replays them: torch runs no forward or backward
+    at step 1, and paddle, whose own step-1 gradients are then known (``own_memo``), runs the
+    train-mode forward alone, as it does from step 2, and steps on torch's gradients in fresh
+    buffers. What each optimizer does with them is still computed and compared.
     """
     train_mode(torch_module, paddle_module)
     pairs = kmap.pairs
     name = "sgd_steps" if kind == "sgd" else "adam_steps"
     shared = SHARED_GRADIENTS[dtype]
     n_params = sum(p.numel() for p in torch_module.parameters())
+    first = first_step if shared else None
     with Trail() as trail:
-        masks, floors, zeroed = torch_side(trail, torch_module, pairs, batches, labels, proj, dtype, kind, shared)
+        masks, floors, zeroed = torch_side(trail, torch_module, pairs, batches, labels, proj, dtype, kind, shared,
+                                           first)
         t_last = torch_module.state_dict()
 
         def torch_state(step: int, name: str) -> torch.Tensor:
@@ -348,7 +384,9 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         first_own = None
         kept = 0
         for step, batch in enumerate(batches, 1):
-            if not shared or step == 1:
+            grads = first if step == 1 and first is not None else trail  # where torch's gradients are
+            known = shared and step == 1 and first is not None and "paddle step 1" in (own_memo or {})
+            if (not shared or step == 1) and not known:
                 # paddle's default (set_to_zero) keeps every gradient, zero-filled, and backward then
                 # adds the new one into it: vgg16 2D float32 parity spent 6.0 s in paddle's backward
                 # passes with it and 4.4 s without (one cProfile run each, no huge pages).
@@ -362,7 +400,12 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 # 2 and 3 took 4.1 s of the two step checks' 33, beside its backward passes there.
                 with paddle.no_grad():
                     paddle_module(paddle.to_tensor(batch))
-            had = trail.names("grad", step) if shared else None
+            had = grads.names("grad", step) if shared else None
+            if known:
+                for pair in pairs:  # torch's gradients go into fresh buffers, as backward would make them
+                    pp = p_params.get(pair.paddle)
+                    if pp is not None and pair.torch in had:
+                        pp.grad = paddle.empty(pp.shape, pp.dtype)
             if shared and step > 1:
                 for pair in pairs:
                     # A gradient of step 1 that torch has no counterpart for now must not be stepped on.
@@ -375,7 +418,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
             if shared and step == 1:
                 first_grad_err = (own_memo or {}).get("paddle step 1")
                 if first_grad_err is None:
-                    errs = errors([(pair.torch, lambda pair=pair: trail.read("grad", step, pair.torch),
+                    errs = errors([(pair.torch, lambda pair=pair, grads=grads: grads.read("grad", step, pair.torch),
                                    bridge.view(pp.grad, pair.transpose)) for pair, pp in live], dtype)
                     first_grad_err = max([0.0] + [e.norm_rel for _, e in errs])
                     if own_memo is not None:
@@ -384,7 +427,8 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                     first_own = (own_memo or {}).get("step 1")
                     if first_own is None:
                         first_own = torch_own_gradient_error(
-                            {pair.torch: lambda pair=pair: trail.read("grad", 1, pair.torch) for pair, _ in live},
+                            {pair.torch: lambda pair=pair, grads=grads: grads.read("grad", 1, pair.torch)
+                             for pair, _ in live},
                             torch_twin(), batch, labels, proj, dtype, seed)
                         if own_memo is not None:
                             own_memo["step 1"] = first_own
@@ -392,7 +436,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 with torch.no_grad():
                     for pair, pp in live:
                         # Written in paddle's order, read transposed (see bridge.load_from_torch).
-                        theirs = trail.read("grad", step, pair.torch)
+                        theirs = grads.read("grad", step, pair.torch)
                         bridge.view(pp.grad).copy_(theirs.t() if pair.transpose else theirs)
                 trail.drop("grad", step)
             else:

@@ -166,15 +166,20 @@ class Trail:
     def names(self, kind: str, step: int) -> set[str]:
         return set(self.index.get((kind, step), {}))
 
-    def read(self, kind: str, step: int, name: str) -> torch.Tensor:
+    def read(self, kind: str, step: int, name: str, writable: bool = False) -> torch.Tensor:
         """One tensor, read-only, on a memory map of the file: its pages are only read when
-        used, and leave the process's memory when the tensor is dropped."""
+        used, and leave the process's memory when the tensor is dropped.
+
+        ``writable`` maps it copy-on-write instead: a page written to becomes the process's
+        own and the file never changes, for a tensor handed to code that might write (an
+        optimizer's gradient). A page only read is still the page cache's, with no fresh
+        memory to touch."""
         offset, dtype, shape = self.index[(kind, step)][name]
         count = int(np.prod(shape, dtype=np.int64))
         if count == 0:
             return torch.from_numpy(np.empty(shape, dtype=dtype))
         path = self.paths[(kind, step)]
-        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(count,))
+        mapped = np.memmap(path, dtype=dtype, mode="c" if writable else "r", offset=offset, shape=(count,))
         self._files.maps.setdefault(path, []).append(weakref.ref(mapped))
         with warnings.catch_warnings():  # torch warns that the array is read-only; it is only read
             warnings.simplefilter("ignore", UserWarning)
