@@ -47,7 +47,7 @@ from parity.modes import Projections, set_dtype, tensors
 from parity.randomize import RESIDUAL_SCALE, calibrate_batchnorm, damp_residual_branches, randomize_degenerate
 from parity.results import Report
 from parity.references import rejudge_eval_float32
-from parity.steps import ADAM, SGD, SHARED_GRADIENTS, check_steps
+from parity.steps import ADAM, SGD, check_steps
 from parity.trail import Trail
 
 CALIBRATION_BATCH = 16  # samples in the pass that sets BatchNorm's running statistics (randomize.py)
@@ -255,7 +255,7 @@ def compare_modules(torch_module: torch.nn.Module, paddle_module: paddle.nn.Laye
         if train and steps > 0 and not stochastic:
             batches = [rng.standard_normal(x.shape).astype(dtype) for _ in range(steps)]
             own_memo: dict[str, float] = {}
-            first_step = files.enter_context(Trail()) if SHARED_GRADIENTS[dtype] else None
+            first_step = files.enter_context(Trail())  # step 1, taken once (parity/first_step.py)
             for opt in ("sgd", "adam"):
                 if trained:
                     reset()

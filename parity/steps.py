@@ -3,6 +3,7 @@ weights and BatchNorm statistics compared after each step."""
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import replace
 from typing import Callable
 
@@ -10,7 +11,7 @@ import numpy as np
 import paddle
 import torch
 
-from parity import bridge
+from parity import bridge, first_step
 from parity.judge import SENSITIVITY_FACTOR, TOLERANCES, Check, judge, own_error, rejudge
 from parity.metrics import absmax, errors
 from parity.modes import paddle_loss, tensors, torch_loss, torch_train_mode, train_mode
@@ -243,19 +244,6 @@ def apply_noise_mask(grad: torch.Tensor, bits: np.ndarray, floor: float) -> int:
     return kept
 
 
-def replay_first_step(first: Trail, torch_module: torch.nn.Module) -> None:
-    """Put ``torch_module`` where step 1's forward and backward left it in an earlier step
-    check of the same comparison (see check_steps): the buffers (BatchNorm statistics) that
-    forward moved, and the gradients, on copy-on-write maps of ``first``'s files."""
-    t_params = dict(torch_module.named_parameters())
-    with torch.no_grad():
-        for name, buf in torch_module.named_buffers():
-            if name in first.names("buffers", 1):
-                buf.copy_(first.read("buffers", 1, name))
-    for name in first.names("grad", 1):
-        t_params[name].grad = first.read("grad", 1, name, writable=True)
-
-
 def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labels, proj, dtype: str, kind: str,
                shared: bool, first: Trail | None = None) -> tuple[list[dict[str, np.ndarray]], list[float],
                                                                    dict[str, int]]:
@@ -265,9 +253,10 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
     noise masks (paddle's layout) and floors, and the most elements zeroed in one step per
     tensor.
 
-    With ``first`` (float32 only), step 1's gradients go to ``first`` rather than ``trail``,
-    with the buffers its forward left; where ``first`` already holds them, step 1 replays
-    them (replay_first_step) instead of running forward and backward again."""
+    With ``first``, torch's state right after step 1's backward is kept there, always in
+    float32 (its gradients are then read from there, not ``trail``) and in float64 where
+    first_step.worth_keeping says; where ``first`` already holds it, step 1 replays it instead
+    of running forward and backward again (parity/first_step.py)."""
     t_opt = torch_optimizer(kind, torch_module)
     t_params = dict(torch_module.named_parameters())
     masks: list[dict[str, np.ndarray]] = []
@@ -275,20 +264,21 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
     zeroed: dict[str, int] = {}
     for step, batch in enumerate(batches, 1):
         t_opt.zero_grad(set_to_none=True)
-        replay = step == 1 and first is not None and bool(first.names("grad", 1))
+        replay = step == 1 and first_step.torch_kept(first)
         if replay:
-            replay_first_step(first, torch_module)
+            first_step.replay_torch(first, torch_module)
         else:
+            took = time.perf_counter()
             torch_loss(tensors(torch_module(torch.from_numpy(batch))), labels, proj).backward()
+            took = time.perf_counter() - took
+            if step == 1 and first is not None and (shared or first_step.worth_keeping(
+                    took, [p.grad for p in torch_module.parameters() if p.grad is not None])):
+                first_step.keep_torch(first, torch_module)
         live = [(pair, t_params[pair.torch]) for pair in pairs
                 if t_params.get(pair.torch) is not None and t_params[pair.torch].grad is not None]
         step_masks: dict[str, np.ndarray] = {}
         if shared:
-            if step == 1 and first is not None:
-                if not replay:
-                    first.write("grad", 1, [(pair.torch, tp.grad) for pair, tp in live])
-                    first.write("buffers", 1, torch_module.named_buffers())
-            else:
+            if step > 1 or not first_step.torch_kept(first):
                 trail.write("grad", step, [(pair.torch, tp.grad) for pair, tp in live])
             floors.append(0.0)
         else:
@@ -319,7 +309,7 @@ def torch_side(trail: Trail, torch_module: torch.nn.Module, pairs, batches, labe
 
 
 def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype, kind, torch_twin=None,
-                 seed: int = 0, own_memo: dict[str, float] | None = None, first_step: Trail | None = None) -> Check:
+                 seed: int = 0, own_memo: dict[str, float] | None = None, first: Trail | None = None) -> Check:
     """K optimizer steps on the same batches; weights and BN statistics compared after each step.
 
     torch runs its K steps first and keeps each step's state on disk (parity/trail.py), the
@@ -354,20 +344,20 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
     step-1 gradient error against torch's too, for the same reason (0.7-1.2 s of metrics on
     VGG-16's 138 M gradients).
 
-    ``first_step``, a trail shared by the step checks of one comparison (float32 only), keeps
-    torch's step-1 gradients and the buffers its forward left. Step 1 is the same forward and
-    backward for every optimizer (the initial weights, the first batch), so the first check runs
-    it and writes them there, and a later one replays them: torch runs no forward or backward
-    at step 1, and paddle, whose own step-1 gradients are then known (``own_memo``), runs the
-    train-mode forward alone, as it does from step 2, and steps on torch's gradients in fresh
-    buffers. What each optimizer does with them is still computed and compared.
+    ``first``, a trail shared by the step checks of one comparison, keeps each side's
+    state right after step 1's backward. Step 1 is the same forward and backward for every
+    optimizer (the initial weights, the first batch), so the first check runs it and keeps
+    it, and a later one replays it (parity/first_step.py): torch runs no forward or backward
+    at step 1, nor does paddle in float64. In float32 paddle, whose own step-1 gradients are
+    then known (``own_memo``), runs the train-mode forward alone, as it does from step 2, and
+    steps on torch's gradients in fresh buffers. What each optimizer does is still computed
+    and compared.
     """
     train_mode(torch_module, paddle_module)
     pairs = kmap.pairs
     name = "sgd_steps" if kind == "sgd" else "adam_steps"
     shared = SHARED_GRADIENTS[dtype]
     n_params = sum(p.numel() for p in torch_module.parameters())
-    first = first_step if shared else None
     with Trail() as trail:
         masks, floors, zeroed = torch_side(trail, torch_module, pairs, batches, labels, proj, dtype, kind, shared,
                                            first)
@@ -384,14 +374,22 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         first_own = None
         kept = 0
         for step, batch in enumerate(batches, 1):
-            grads = first if step == 1 and first is not None else trail  # where torch's gradients are
-            known = shared and step == 1 and first is not None and "paddle step 1" in (own_memo or {})
-            if (not shared or step == 1) and not known:
+            from_first = step == 1 and first_step.torch_kept(first)  # torch's gradients are there, not in trail
+            known = shared and from_first and "paddle step 1" in (own_memo or {})
+            replay = not shared and step == 1 and first_step.paddle_kept(first)
+            if replay:
+                first_step.replay_paddle(first, paddle_module)
+            elif (not shared or step == 1) and not known:
                 # paddle's default (set_to_zero) keeps every gradient, zero-filled, and backward then
                 # adds the new one into it: vgg16 2D float32 parity spent 6.0 s in paddle's backward
                 # passes with it and 4.4 s without (one cProfile run each, no huge pages).
                 p_opt.clear_grad(set_to_zero=False)
+                took = time.perf_counter()
                 paddle_loss(tensors(paddle_module(paddle.to_tensor(batch))), labels, proj).backward()
+                took = time.perf_counter() - took
+                if not shared and step == 1 and first is not None and first_step.worth_keeping(
+                        took, [bridge.view(p.grad) for p in p_params.values() if p.grad is not None]):
+                    first_step.keep_paddle(first, paddle_module)
             else:
                 # Stepping on torch's gradients, paddle needs its own only where they are judged, at
                 # step 1 (see below). From step 2 it runs the train-mode forward alone, which moves
@@ -400,7 +398,10 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 # 2 and 3 took 4.1 s of the two step checks' 33, beside its backward passes there.
                 with paddle.no_grad():
                     paddle_module(paddle.to_tensor(batch))
-            had = grads.names("grad", step) if shared else None
+            def torch_grad(name: str, step: int = step, from_first: bool = from_first) -> torch.Tensor:
+                return first_step.torch_grad(first, name) if from_first else trail.read("grad", step, name)
+
+            had = (first_step.torch_grad_names(first) if from_first else trail.names("grad", step)) if shared else None
             if known:
                 for pair in pairs:  # torch's gradients go into fresh buffers, as backward would make them
                     pp = p_params.get(pair.paddle)
@@ -418,7 +419,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
             if shared and step == 1:
                 first_grad_err = (own_memo or {}).get("paddle step 1")
                 if first_grad_err is None:
-                    errs = errors([(pair.torch, lambda pair=pair, grads=grads: grads.read("grad", step, pair.torch),
+                    errs = errors([(pair.torch, lambda pair=pair: torch_grad(pair.torch),
                                    bridge.view(pp.grad, pair.transpose)) for pair, pp in live], dtype)
                     first_grad_err = max([0.0] + [e.norm_rel for _, e in errs])
                     if own_memo is not None:
@@ -427,8 +428,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                     first_own = (own_memo or {}).get("step 1")
                     if first_own is None:
                         first_own = torch_own_gradient_error(
-                            {pair.torch: lambda pair=pair, grads=grads: grads.read("grad", 1, pair.torch)
-                             for pair, _ in live},
+                            {pair.torch: lambda pair=pair: torch_grad(pair.torch) for pair, _ in live},
                             torch_twin(), batch, labels, proj, dtype, seed)
                         if own_memo is not None:
                             own_memo["step 1"] = first_own
@@ -436,7 +436,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 with torch.no_grad():
                     for pair, pp in live:
                         # Written in paddle's order, read transposed (see bridge.load_from_torch).
-                        theirs = grads.read("grad", step, pair.torch)
+                        theirs = torch_grad(pair.torch)
                         bridge.view(pp.grad).copy_(theirs.t() if pair.transpose else theirs)
                 trail.drop("grad", step)
             else:

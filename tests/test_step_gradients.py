@@ -152,7 +152,9 @@ def test_float32_steps_take_paddles_own_gradients_at_step_one_only(monkeypatch):
     calls.clear()
     report = compare_modules(TorchNormed(), PaddleNormed(), inputs=X, dtype="float64", steps=3, num_classes=2)
     assert report.check("sgd_steps").passed and report.check("adam_steps").passed, str(report)
-    assert len(calls) == 6, calls  # float64 steps each side on its own gradients
+    # float64 steps each side on its own gradients, 3 backwards in the SGD check and 2 in
+    # Adam's, which replays step 1 (parity/first_step.py)
+    assert len(calls) == 5, calls
 
     report = compare_modules(TorchNormed(), PaddleNormed(momentum=0.2), inputs=X, dtype="float32", steps=3,
                              num_classes=2)

@@ -165,12 +165,12 @@ def test_the_step_checks_never_hold_both_optimizers_and_leave_no_files(dtype, tm
     assert alive_at_paddle == [False, False]  # one SGD check, one Adam check
     # The steps' trails and the initial weights' file gave their files back, for the next
     # comparison to rewrite: as many as were held at once, the initial weights and the states
-    # of torch's first 2 steps (the third stays in its model), and in float32 each of the 3
-    # steps' gradients and the buffers of step 1, which the Adam check replays (parity/steps.py,
-    # check_steps) ...
+    # of torch's first 2 steps (the third stays in its model), the state right after step 1's
+    # backward, which the Adam check replays (parity/first_step.py: torch's gradients and
+    # buffers, and in float64 paddle's too), and in float32 the gradients of steps 2 and 3 ...
     (folder,) = tmp_path.glob(trail.PREFIX + "*")
     files = trail._FILES[tmp_path]
-    assert sorted(files.free) == sorted(folder.iterdir()) and len(files.free) == (7 if dtype == "float32" else 3)
+    assert sorted(files.free) == sorted(folder.iterdir()) and len(files.free) == 7
     # ... and a second comparison makes none.
     compare_modules(TorchTwin(), PaddleTwin(), input_shape=INPUT_SHAPE, dtype=dtype)
     assert len(list(folder.iterdir())) == len(files.free)
