@@ -32,7 +32,10 @@ kernel writes them out while the exporters write theirs. A small gain where user
 The price is disk (and page cache the kernel can reclaim) that stays in use until the
 process ends: the most that the process's trails hold at once, 3.4 GB for a float64 VGG-19
 (the initial weights and the first two steps' states; 4.6 GB until 2026-12-07, when the
-last step's state began to be read from torch's model, which holds it anyway).
+last step's state began to be read from torch's model, which holds it anyway). Since that
+evening a comparison also keeps step 1's gradients for its later step checks to replay
+(parity/first_step.py): one set per side in float64 where recomputing them costs more than
+the write (not VGG's), torch's in float32 (which it wrote for paddle before).
 """
 from __future__ import annotations
 

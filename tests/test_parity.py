@@ -7,8 +7,8 @@ model is covered the moment it is registered.
   and ONNX: the structure, the weight copy, the eval output, the train-mode loss, the
   input and parameter gradients and the BatchNorm statistics.
 - ``test_coverage_case``: every coverage case (parity/cases.py: asym and real sizes, hot
-  activations, live stochastic layers, builder options and rates), and the hot cases in
-  float32 as well (since 2026-12-07).
+  activations, live stochastic layers, builder options and rates), and the hot, stochastic
+  and option cases in float32 as well (hot since 2026-12-07, the others since that evening).
 
 The default run (``python -m pytest``, what CI runs, on 2 cores in under 20 minutes)
 leaves out tests marked ``heavy``; ``python -m pytest -m heavy`` runs them. In it:
@@ -99,16 +99,23 @@ def _coverage_marks(name: str, dims: int, kind: str) -> list:
     return [pytest.mark.heavy] if zoo.get(name).heavy and (dims, kind) not in HEAVY_IN_CI else []
 
 
-# The hot cases in float32 too, which the matrix runs only under --dtype float32 (the
-# default runs hot in float64): float32 clips and gates driven to std 5 are where
-# EfficientNet-B1 to B7 need the float32 rejudge (parity/checks.py, check_hot). All 128 in
-# one run of `python -m parity all --kinds hot --dtype float32` on 2026-12-07: 128 passed,
-# 12 through that rejudge, 251 s of cases, of which the non-heavy models' 29 s and the heavy
-# models' 1D cases 81 s, which run here (the heavy models' 2D ones under -m heavy).
+# The hot, stochastic and option cases in float32 too, which the matrix runs only under
+# --dtype float32 (the default runs them in float64). Hot: float32 clips and gates driven to
+# std 5 are where EfficientNet-B1 to B7 need the float32 rejudge (parity/checks.py,
+# check_hot). All 128 in one run of `python -m parity all --kinds hot --dtype float32` on
+# 2026-12-07: 128 passed, 12 through that rejudge, 251 s of cases, of which the non-heavy
+# models' 29 s and the heavy models' 1D cases 81 s, which run here (the heavy models' 2D ones
+# under -m heavy). Stochastic and option (since the evening of 2026-12-07): the non-heavy
+# models' 84, 33.5 s of wall time with 2 workers in `python -m parity <the 28> --kinds
+# stochastic option --dtype float32`, and the heavy models' 20 1D option cases (44 s of
+# cases); the heavy models' 65 1D stochastic ones (164 s of cases) stay under -m heavy, as do
+# their float64 twins.
+FLOAT32_TOO = ("hot", "stochastic", "option")
 COVERAGE = [pytest.param(c.name, c.dims, c.dtype, c.key, id=f"{c.name}-{c.dims}d-{c.dtype}-{c.key}",
                          marks=_coverage_marks(name, c.dims, c.kind))
             for name in zoo.names()
-            for c in (cases(name, (1, 2), ("float64", "float32")) + cases(name, (1, 2), ("float32",), kinds=("hot",)))
+            for c in (cases(name, (1, 2), ("float64", "float32"))
+                      + cases(name, (1, 2), ("float32",), kinds=FLOAT32_TOO))
             if c.kind != "parity"]
 
 
