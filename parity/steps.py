@@ -392,12 +392,14 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                     first_step.keep_paddle(first, paddle_module)
             else:
                 # Stepping on torch's gradients, paddle needs its own only where they are judged, at
-                # step 1 (see below). From step 2 it runs the train-mode forward alone, which moves
+                # step 1 of the first step check (see below). Otherwise (from step 2, and at a step 1
+                # that parity/first_step.py replays) it runs the train-mode forward alone, which moves
                 # its BatchNorm statistics as torch's did, and torch's gradients go into the buffers
                 # of step 1. vgg16 float32 compare: the metrics of paddle's own gradients at steps
                 # 2 and 3 took 4.1 s of the two step checks' 33, beside its backward passes there.
                 with paddle.no_grad():
                     paddle_module(paddle.to_tensor(batch))
+
             def torch_grad(name: str, step: int = step, from_first: bool = from_first) -> torch.Tensor:
                 return first_step.torch_grad(first, name) if from_first else trail.read("grad", step, name)
 
