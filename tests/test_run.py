@@ -44,6 +44,11 @@ def fake_case(case: R.Case) -> FakeReport:
     for name in case.kwargs.get("phases", ()):
         progress.phase(name)
     time.sleep(case.kwargs.get("sleep", 0.0))
+    if case.kwargs.get("wait_for"):  # another case's end, told through a file (workers share no memory)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(case.kwargs["wait_for"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(case.kwargs.get("then_sleep", 0.0))
     if case.kwargs.get("interrupt"):
         raise KeyboardInterrupt  # Ctrl-C while this process runs the case itself
     if case.kwargs.get("exit"):
@@ -55,6 +60,8 @@ def fake_case(case: R.Case) -> FakeReport:
         KEPT.append(block)
     if case.kwargs.get("raise"):
         raise case.kwargs["raise"]("bad case")
+    if case.kwargs.get("tell"):
+        open(case.kwargs["tell"], "w").close()
     ok = case.kwargs.get("ok", True)
     return FakeReport(ok, [FakeCheck("eval_forward", True), FakeCheck("sgd_steps", ok)], os.getpid(), began,
                       time.time())
@@ -131,14 +138,17 @@ def test_a_dead_worker_fails_its_case_and_is_replaced():
     assert [o.report.ok for o in rest] == [True, True]
 
 
-def test_a_worker_that_keeps_memory_after_a_case_is_replaced():
+def test_a_worker_that_keeps_memory_after_a_case_is_replaced(tmp_path):
     from parity import peakmem
 
     if peakmem.resident_mb() is None:
         pytest.skip("no /proc resident size here")
-    # Case 0 leaves 300 MB behind; case 1 keeps the other worker busy meanwhile, so cases 2
-    # and 3 must run on a fresh worker (or on case 1's), never on case 0's.
-    work = cases({"keep_mb": 300, "sleep": 0.2}, {"sleep": 1.5}, {}, {})
+    # Case 0 leaves 300 MB behind; case 1 keeps the other worker busy until well after case 0
+    # ended, so cases 2 and 3 must run on a fresh worker (or on case 1's), never on case 0's.
+    # A fixed sleep for case 1 once failed in CI: on a loaded machine case 0's worker started
+    # over 1.5 s late, the other took all three cases, and nothing was left to replace it for.
+    ended = str(tmp_path / "case0.ended")
+    work = cases({"keep_mb": 300, "tell": ended}, {"wait_for": ended, "then_sleep": 0.5}, {}, {})
     result = R.run_cases(work, fake_case, jobs=2, threads=1, prepare=None, retire_above_mb=200)
     pids = [o.report.pid for o in result.outcomes]
     assert all(o.report.ok for o in result.outcomes)
