@@ -102,7 +102,9 @@ def run_model(name: str, dims: int, dtype: str, *, onnx: bool = True, batch: int
     paddle.seed(seed)
     with built_in(dtype):
         t_model = build_t(**kwargs)
-        with paddle_init_skipped():  # torch's weights overwrite paddle's before any check (parity/noinit.py)
+        # torch's weights overwrite every paddle tensor (a strict load) before any check reads
+        # one, so paddle's random draws are left unwritten, not zeroed (parity/noinit.py).
+        with paddle_init_skipped(fill=False):
             p_model = build_p(**kwargs)
     if not options and torch_builder is None and paddle_builder is None:
         _COUNTS.setdefault(_count_key(name, kwargs), (_trainable(t_model), _trainable(p_model)))

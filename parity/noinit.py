@@ -13,9 +13,17 @@ the thrown-away values are. Nothing here is used where paddle's own initial weig
 compared (``compare_modules(copy_weights=False)``): the harness always copies.
 
 ``paddle_init_skipped(fill=False)`` leaves the memory unwritten instead (``empty``), for a
-build whose values nobody reads at all: the published-count check's. A fresh allocation
-costs its page faults when first written, and on the 2-core machine with huge pages the
-zeros of LeNet-BN's 72M-parameter build at 224 took 1.4 to 4.9 s for that; unwritten, 0.1 s.
+build whose random values nobody reads: the published-count check's, and every case of
+``run_model``, whose strict load (``parity.weights.load_paddle``: every key, or it raises)
+writes torch's values over each of them before any check. A fresh allocation costs its page
+faults when first written, and on the 2-core machine with huge pages the zeros of LeNet-BN's
+72M-parameter build at 224 took 1.4 to 4.9 s for that; unwritten, 0.1 s. In a whole case,
+LeNet-BN's float64 "real" case at 224 took 3.79-4.28 s zeroed against 2.22-2.75 s unwritten
+(peak 2,142 MB against 1,700), one process each in turn, on 2026-12-07.
+
+The zeros stay the default for code whose tensors the copy might not all reach:
+``python -m parity compare`` on a user's own paddle model, where a tensor outside the state
+dict would otherwise hold whatever the allocator last kept there.
 """
 from __future__ import annotations
 

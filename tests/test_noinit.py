@@ -6,6 +6,7 @@ import numpy as np
 import parity  # noqa: F401  (quiet paddle import)
 import paddle
 import paddle_impl
+import torch_impl
 from parity.noinit import paddle_init_skipped
 
 
@@ -27,12 +28,24 @@ def test_random_initialisers_fill_zeros_inside_and_draw_outside():
     assert float(paddle.normal(shape=[2]).abs().sum()) > 0  # restored
 
 
-def test_harness_copies_over_the_zeros():
-    # The harness's checks run on torch's weights: a parity case passes with paddle built this way.
+def test_harness_copies_over_the_unwritten_weights():
+    # The harness's checks run on torch's weights: a case passes with paddle's built unwritten,
+    # and every paddle tensor holds torch's value after the copy, whatever the memory held.
+    from parity import weights as W
     from parity.harness import run_model
 
     report = run_model("lenet5", 2, "float64", onnx=False, steps=1)
     assert report.ok, str(report)
+    torch_model = torch_impl.build("lenet_bn", num_classes=10, dims=2, input_size=32).double()
+    with paddle_init_skipped(fill=False):
+        paddle_model = paddle_impl.build("lenet_bn", num_classes=10, dims=2, input_size=32)
+    paddle_model.to(dtype="float64")
+    W.copy_torch_to_paddle(torch_model, paddle_model)
+    expected = W.torch_to_paddle(torch_model, paddle_model)
+    got = _values(paddle_model)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
 
 
 def test_unfilled_builds_keep_the_shapes_dtypes_and_constant_initialisers():
