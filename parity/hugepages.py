@@ -31,6 +31,13 @@ the step checks ran torch's per-tensor Adam it helped (vgg11 2D float64 parity 8
 once they ran the fused kernels, which make no whole-tensor temporaries, it lost, two rounds
 in turn: 54.8 and 53.8 s against 47.9 and 42.2 s with ``hugetlb`` alone, peak RSS 14.0-15.6
 GB against 14.0 GB (a freed block is reused only where the next one fits).
+Tried and left out, 2026-12-07: jemalloc (Debian's libjemalloc2, LD_PRELOAD) in place of
+glibc's malloc, one process per case in turn, one thread. Keeping freed memory
+(``MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1,thp:always``) took vgg16 2D float64 parity
+from 54.3 and 53.3 s to 41.9 and 40.3 s (system time 24 -> 10 s), peak 6.25 -> 7.14 GB; but
+the same setting took vgg16 2D float32 from 17.9 to 24.0 s (system time 3.8 -> 9.1 s), left
+resnet50 2D float64 within the machine's drift (17.4-20.3 s against 17.8-20.7 s), and
+without ``thp:always`` gained nothing on vgg16 float64 (52.7 s). No setting won everywhere.
 ``ZOO_HUGEPAGES=0`` in the environment leaves both unset.
 """
 from __future__ import annotations
