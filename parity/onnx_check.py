@@ -1,7 +1,8 @@
 """Export both frameworks' models to ONNX and check them in onnxruntime.
 
 torch: ``torch.onnx.export`` with the legacy (TorchScript) exporter, which is fast and
-needs nothing extra; where it cannot export an op, the dynamo exporter (onnxscript).
+needs nothing extra, with the adaptive average pools it refuses written as MatMuls
+(parity/onnx_adaptive_pools.py); where it cannot export an op, the dynamo exporter (onnxscript).
 paddle: ``paddle.jit.save`` (each forward converted once, parity/dy2static_cache.py) then
 ``paddle2onnx.export`` with ``optimize_tool='None'``.
 That skips the Polygraphy constant folding that ``paddle.onnx.export`` runs (and which
@@ -31,6 +32,7 @@ import torch
 
 from parity import progress, quiet, weights as W
 from parity.dy2static_cache import methods_converted_once
+from parity.onnx_adaptive_pools import adaptive_bins, torch_pools_as_matmuls
 from parity.judge import TOLERANCES, Check, judge
 from parity.modes import tensors
 from zoo import messages
@@ -77,7 +79,8 @@ def export_torch(model: torch.nn.Module, x: np.ndarray, path: str | Path, opset:
     names = dict(input_names=[input_name], output_names=output_names)
     axes = {n: {0: "batch"} for n in [input_name, *(output_names or [])]} if dynamic_batch else None
     try:
-        with _captured_fds():
+        # The adaptive pools it would refuse are written as MatMuls (parity/onnx_adaptive_pools.py).
+        with _captured_fds(), torch_pools_as_matmuls(opset):
             torch.onnx.export(model, (xt,), str(path), dynamo=False, opset_version=opset, do_constant_folding=True,
                               dynamic_axes=axes, **names)
         return "torch.onnx (legacy)"
@@ -172,16 +175,6 @@ def _upsampling_adaptive_pools(layer: paddle.nn.Layer, x: np.ndarray) -> list[tu
     return found
 
 
-def _adaptive_bins(n_in: int, n_out: int) -> np.ndarray:
-    """The [n_out, n_in] matrix of an adaptive average pool: row i averages
-    ``floor(i*n_in/n_out) .. ceil((i+1)*n_in/n_out)``, torch's and paddle's bins."""
-    bins = np.zeros((n_out, n_in), dtype=np.float32)
-    for i in range(n_out):
-        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-        bins[i, start:end] = 1.0 / (end - start)
-    return bins
-
-
 def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[list[int], list[int]]]) -> int:
     """Rewrite the AveragePool nodes that paddle2onnx 2.1.0 emits with stride 0 as MatMuls; returns how many.
 
@@ -192,8 +185,8 @@ def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[l
     paddle2onnx's checker off; onnx.checker runs on the repaired file in ``run_onnx``.
 
     An adaptive average pool is linear and separable: along each spatial axis it is the
-    matrix of ``_adaptive_bins``. The node becomes ``A_h @ x @ A_w^T`` (an identity
-    axis is skipped). ``sizes`` are the pools' (input, output) spatial shapes recorded in
+    matrix of ``adaptive_bins``. The node becomes ``A_h @ x @ A_w^T`` (an identity
+    axis is skipped; parity/onnx_adaptive_pools.py). ``sizes`` are the pools' (input, output) spatial shapes recorded in
     eager mode, matched to the stride-0 nodes in graph order, which is execution order.
     """
     nodes = [(i, n) for i, n in enumerate(model.graph.node) if n.op_type == "AveragePool"
@@ -215,7 +208,7 @@ def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[l
             if n_in == n_out:
                 continue
             last = axis == rank - 1
-            matrix = _adaptive_bins(n_in, n_out)
+            matrix = adaptive_bins(n_in, n_out)
             weight = onnx.numpy_helper.from_array(matrix.T if last else matrix, name=f"{node.name}_bins_{axis}")
             model.graph.initializer.append(weight)
             out = f"{node.name}_axis_{axis}"

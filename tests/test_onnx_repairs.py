@@ -20,8 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 import paddle_impl
 import zoo
-from parity.onnx_check import (OnnxExportError, _adaptive_bins, export_paddle, repair_lrn_pad_constants,
-                               repair_upsampling_adaptive_pools, run_onnx)
+from parity.onnx_adaptive_pools import adaptive_bins
+from parity.onnx_check import (OnnxExportError, export_paddle, repair_lrn_pad_constants, repair_upsampling_adaptive_pools,
+                               run_onnx)
 from tests._classic import assert_close, run_paddle
 
 
@@ -118,7 +119,7 @@ def test_exported_lrn_pads_are_zero_and_onnxruntime_matches_eager(name, dims, tm
 def test_adaptive_bins_are_torchs(n_in, n_out):
     x = torch.from_numpy(np.random.RandomState(n_in).standard_normal((2, 3, n_in)))
     want = torch.nn.functional.adaptive_avg_pool1d(x, n_out).numpy()
-    got = x.numpy() @ _adaptive_bins(n_in, n_out).T.astype(np.float64)
+    got = x.numpy() @ adaptive_bins(n_in, n_out).T.astype(np.float64)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
