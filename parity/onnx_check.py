@@ -32,9 +32,9 @@ import torch
 
 from parity import progress, quiet, weights as W
 from parity.dy2static_cache import methods_converted_once
-from parity.onnx_adaptive_pools import adaptive_bins, torch_pools_as_matmuls
 from parity.judge import TOLERANCES, Check, judge
 from parity.modes import tensors
+from parity.onnx_adaptive_pools import adaptive_bins, torch_pools_as_matmuls
 from zoo import messages
 
 quiet.onnxruntime_loaded(ort)
@@ -185,9 +185,10 @@ def repair_upsampling_adaptive_pools(model: onnx.ModelProto, sizes: list[tuple[l
     paddle2onnx's checker off; onnx.checker runs on the repaired file in ``run_onnx``.
 
     An adaptive average pool is linear and separable: along each spatial axis it is the
-    matrix of ``adaptive_bins``. The node becomes ``A_h @ x @ A_w^T`` (an identity
-    axis is skipped; parity/onnx_adaptive_pools.py). ``sizes`` are the pools' (input, output) spatial shapes recorded in
-    eager mode, matched to the stride-0 nodes in graph order, which is execution order.
+    matrix of ``adaptive_bins``. The node becomes ``A_h @ x @ A_w^T`` (an identity axis is
+    skipped; parity/onnx_adaptive_pools.py). ``sizes`` are the pools' (input, output) spatial
+    shapes recorded in eager mode, matched to the stride-0 nodes in graph order, which is
+    execution order.
     """
     nodes = [(i, n) for i, n in enumerate(model.graph.node) if n.op_type == "AveragePool"
              and 0 in next((list(a.ints) for a in n.attribute if a.name == "strides"), [])]
