@@ -35,7 +35,9 @@ process ends: the most that the process's trails hold at once, 3.4 GB for a floa
 last step's state began to be read from torch's model, which holds it anyway). Since that
 evening a comparison also keeps step 1's gradients for its later step checks to replay
 (parity/first_step.py): one set per side in float64 where recomputing them costs more than
-the write (not VGG's), torch's in float32 (which it wrote for paddle before).
+the write (not VGG's), torch's in float32 (which it wrote for paddle before). A float32 step
+check that fails at step 1 keeps all its files until its verdict, for the rejudge to replay
+torch's run from (parity/steps.py, ``KEEP_FOR_REJUDGE_MAX_BYTES``): 2 x K steps x the weights.
 """
 from __future__ import annotations
 
