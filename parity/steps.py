@@ -500,7 +500,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         p_opt.clear_grad(set_to_zero=False)
         worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
         replayed_own = None
-        if kept_for_rejudge:  # step 1 failed: the rejudge below needs torch's own error, read while the files are here
+        if kept_for_rejudge:  # step 1 failed: torch's own error for the rejudge, while its files are here
 
             def torch_grads(step: int) -> dict[str, torch.Tensor]:
                 if step == 1 and first_step.torch_kept(first):
@@ -514,11 +514,9 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         own = torch_twin_steps(torch_twin(), *reference(torch_twin(), dtype, seed), batches, labels, proj, dtype,
                                 kind, seed, worst.metric)
         worst = rejudge(worst, own, dtype)
-    elif replayed_own is not None:
-        worst = rejudge(worst, replayed_own, dtype, "torch float32 against torch float64 stepping on the same gradients")
     elif not worst.passed and torch_twin is not None:
-        own = torch_shared_twin_steps(torch_twin(), reference(torch_twin(), dtype, seed)[0], batches, labels, proj,
-                                       dtype, kind, worst.metric)
+        own = replayed_own if replayed_own is not None else torch_shared_twin_steps(
+            torch_twin(), reference(torch_twin(), dtype, seed)[0], batches, labels, proj, dtype, kind, worst.metric)
         worst = rejudge(worst, own, dtype, "torch float32 against torch float64 stepping on the same gradients")
     if first_own is not None:
         # As the train check is judged: beyond the fixed bound, against torch float32's own
