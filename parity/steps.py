@@ -399,6 +399,18 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         def torch_state(step: int, name: str) -> torch.Tensor:
             return t_last[name] if step == len(batches) else trail.read("state", step, name)
 
+        # torch's gradients: step 1's in the first-step trail where torch kept it there, the
+        # others in this check's trail (float32 only: paddle steps on them).
+        torch_in_first = first_step.torch_kept(first)
+
+        def torch_grad_names(step: int) -> set[str]:
+            return first_step.torch_grad_names(first) if step == 1 and torch_in_first else trail.names("grad", step)
+
+        def torch_grad(name: str, step: int) -> torch.Tensor:
+            if step == 1 and torch_in_first:
+                return first_step.torch_grad(first, name)
+            return trail.read("grad", step, name)
+
         p_opt = paddle_optimizer(kind, paddle_module)
         p_params = dict(paddle_module.named_parameters())
         per_step: list[Check] = []
@@ -410,8 +422,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         # torch's gradients and state at every step, kept until the verdict (see below)
         keep_bytes = 2 * len(batches) * n_params * torch.finfo(getattr(torch, dtype)).bits // 8
         for step, batch in enumerate(batches, 1):
-            from_first = step == 1 and first_step.torch_kept(first)  # torch's gradients are there, not in trail
-            known = shared and from_first and "paddle step 1" in (own_memo or {})
+            known = shared and step == 1 and torch_in_first and "paddle step 1" in (own_memo or {})
             replay = not shared and step == 1 and first_step.paddle_kept(first)
             if replay:
                 first_step.replay_paddle(first, paddle_module)
@@ -436,10 +447,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 with paddle.no_grad():
                     paddle_module(paddle.to_tensor(batch))
 
-            def torch_grad(name: str, step: int = step, from_first: bool = from_first) -> torch.Tensor:
-                return first_step.torch_grad(first, name) if from_first else trail.read("grad", step, name)
-
-            had = (first_step.torch_grad_names(first) if from_first else trail.names("grad", step)) if shared else None
+            had = torch_grad_names(step) if shared else None
             if known:
                 for pair in pairs:  # torch's gradients go into fresh buffers, as backward would make them
                     pp = p_params.get(pair.paddle)
@@ -457,7 +465,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
             if shared and step == 1:
                 first_grad_err = (own_memo or {}).get("paddle step 1")
                 if first_grad_err is None:
-                    errs = errors([(pair.torch, lambda pair=pair: torch_grad(pair.torch),
+                    errs = errors([(pair.torch, lambda pair=pair, step=step: torch_grad(pair.torch, step),
                                    bridge.view(pp.grad, pair.transpose)) for pair, pp in live], dtype)
                     first_grad_err = max([0.0] + [e.norm_rel for _, e in errs])
                     if own_memo is not None:
@@ -466,7 +474,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                     first_own = (own_memo or {}).get("step 1")
                     if first_own is None:
                         first_own = torch_own_gradient_error(
-                            {pair.torch: lambda pair=pair: torch_grad(pair.torch) for pair, _ in live},
+                            {pair.torch: lambda pair=pair, step=step: torch_grad(pair.torch, step) for pair, _ in live},
                             torch_twin(), batch, labels, proj, dtype, seed)
                         if own_memo is not None:
                             own_memo["step 1"] = first_own
@@ -474,7 +482,7 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                 with torch.no_grad():
                     for pair, pp in live:
                         # Written in paddle's order, read transposed (see bridge.load_from_torch).
-                        theirs = torch_grad(pair.torch)
+                        theirs = torch_grad(pair.torch, step)
                         bridge.view(pp.grad).copy_(theirs.t() if pair.transpose else theirs)
             else:
                 with torch.no_grad():
@@ -490,10 +498,11 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
                                                   lambda pair=pair: torch_state(step, pair.torch),
                                                   lambda pair=pair: bridge.view(p_sd[pair.paddle], pair.transpose))
                                                  for pair in pairs]))
-            # Once step 1 has failed in float32, torch's files stay for the rejudge, which then
-            # replays torch's run instead of running it again (torch_shared_twin_replayed).
-            kept_for_rejudge = kept_for_rejudge or (shared and torch_twin is not None and not per_step[0].passed
-                                                    and keep_bytes <= KEEP_FOR_REJUDGE_MAX_BYTES)
+            if step == 1:
+                # Once step 1 has failed in float32, torch's files stay for the rejudge, which then
+                # replays torch's run instead of running it again (torch_shared_twin_replayed).
+                kept_for_rejudge = (shared and torch_twin is not None and not per_step[0].passed
+                                    and keep_bytes <= KEEP_FOR_REJUDGE_MAX_BYTES)
             if not kept_for_rejudge:
                 trail.drop("grad", step)
                 trail.drop("state", step)
@@ -501,15 +510,10 @@ def check_steps(torch_module, paddle_module, kmap, batches, labels, proj, dtype,
         worst = max(per_step, key=lambda c: (not c.passed, c.max_rel or 0.0))
         replayed_own = None
         if kept_for_rejudge:  # step 1 failed: torch's own error for the rejudge, while its files are here
-
-            def torch_grads(step: int) -> dict[str, torch.Tensor]:
-                if step == 1 and first_step.torch_kept(first):
-                    return {n: first_step.torch_grad(first, n) for n in first_step.torch_grad_names(first)}
-                return {n: trail.read("grad", step, n) for n in trail.names("grad", step)}
-
-            replayed_own = torch_shared_twin_replayed(reference(torch_twin(), dtype, seed)[0], batches, torch_grads,
-                                                      torch_state, [pair.torch for pair in pairs], kind, dtype,
-                                                      worst.metric)
+            replayed_own = torch_shared_twin_replayed(
+                reference(torch_twin(), dtype, seed)[0], batches,
+                lambda step: {n: torch_grad(n, step) for n in torch_grad_names(step)}, torch_state,
+                [pair.torch for pair in pairs], kind, dtype, worst.metric)
     if not worst.passed and torch_twin is not None and not shared:
         own = torch_twin_steps(torch_twin(), *reference(torch_twin(), dtype, seed), batches, labels, proj, dtype,
                                 kind, seed, worst.metric)

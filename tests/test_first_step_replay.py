@@ -19,7 +19,7 @@ from parity import first_step
 from parity.compare import compare_modules
 from parity.modes import built_in
 from parity.noinit import paddle_init_skipped
-from tests.twins import INPUT_SHAPE, PaddleTwin, TorchTwin
+from tests.twins import INPUT_SHAPE, PaddleTwin, PaddleTwinBiasLr, TorchTwin
 
 STEPS = 2
 
@@ -102,18 +102,9 @@ def test_float64_recomputes_a_step_1_cheaper_than_its_writes(monkeypatch, dtype)
     assert with_rule.paddle_forward == without_replay.paddle_forward
 
 
-class _PaddleTwinBiasLr(PaddleTwin):
-    """The twin with its first Linear's bias at Caffe's lr_mult 2: the same forward and
-    gradients, a different update, which only the step checks can see."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = paddle.nn.Linear(64, 64, bias_attr=paddle.ParamAttr(learning_rate=2.0))
-
-
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("paddle_model,failing", [
-    (lambda: _PaddleTwinBiasLr(), {"sgd_steps", "adam_steps"}),
+    (lambda: PaddleTwinBiasLr(), {"sgd_steps", "adam_steps"}),
     (lambda: PaddleTwin("bn_momentum"), {"sgd_steps", "adam_steps", "bn_stats"}),
 ])
 def test_a_replayed_adam_check_still_fails_a_step_mistake(monkeypatch, paddle_model, failing, dtype):

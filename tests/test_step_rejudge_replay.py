@@ -12,15 +12,7 @@ import torch
 from parity import steps
 from parity.compare import compare_modules
 from parity.modes import built_in
-from tests.twins import INPUT_SHAPE, PaddleTwin, TorchTwin
-
-
-class _PaddleTwinBiasLr(PaddleTwin):
-    """The twin with its first Linear's bias at Caffe's lr_mult 2: only an update shows it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = paddle.nn.Linear(64, 64, bias_attr=paddle.ParamAttr(learning_rate=2.0))
+from tests.twins import INPUT_SHAPE, PaddleTwin, PaddleTwinBiasLr, TorchTwin
 
 
 def _report(paddle_model):
@@ -35,7 +27,7 @@ def _report(paddle_model):
     return {c.name: c for c in report.checks}, len(forwards)
 
 
-@pytest.mark.parametrize("paddle_model", [lambda: PaddleTwin("bn_momentum"), _PaddleTwinBiasLr],
+@pytest.mark.parametrize("paddle_model", [lambda: PaddleTwin("bn_momentum"), PaddleTwinBiasLr],
                          ids=["bn_momentum", "bias_lr_mult"])
 def test_the_replayed_rejudge_gives_the_rerun_numbers(monkeypatch, paddle_model):
     replayed, calls = [], []

@@ -73,6 +73,15 @@ class PaddleTwin(paddle.nn.Layer):
         return self.fc2(self.fc1_act(self.fc1(x)))
 
 
+class PaddleTwinBiasLr(PaddleTwin):
+    """The twin with its first Linear's bias at Caffe's lr_mult 2: the same forward and
+    gradients, a different update, which only the step checks can see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = paddle.nn.Linear(64, 64, bias_attr=paddle.ParamAttr(learning_rate=2.0))
+
+
 def paddle_twin_renamed() -> paddle.nn.Sequential:
     """The same network as PaddleTwin, written as a Sequential: every key has another name."""
     return paddle.nn.Sequential(
